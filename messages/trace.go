@@ -1,0 +1,111 @@
+package messages
+
+import "time"
+
+// Mode selects what the generated tracer script reports.
+type Mode string
+
+// Trace modes. ModeEvents is the seed's behaviour and the default.
+const (
+	// ModeEvents prints one JSON line at every function entry and return.
+	ModeEvents Mode = "events"
+)
+
+// Reasons a trace ends, reported in the finished message and in RunningInfo.
+const (
+	ReasonCompleted     = "completed"       // the tracer exited by itself (lasting reached)
+	ReasonKilled        = "killed"          // POST /trace/kill
+	ReasonTimedOut      = "timed-out"       // still alive after lasting plus grace: killed by the watchdog
+	ReasonFailedToStart = "failed-to-start" // the tracer could not be launched
+	ReasonShutdown      = "shutdown"        // the endpoint was stopping
+	ReasonInterrupted   = "interrupted"     // the endpoint died while the trace ran (found at restart)
+	ReasonSpoolFull     = "spool-full"      // the spool size cap was reached
+)
+
+// Trace states shown in RunningInfo.State.
+const (
+	StateStarting   = "starting"   // accepted, tracer not launched yet
+	StateRunning    = "running"    // tracer running
+	StateDelivering = "delivering" // tracer gone, output still being submitted
+)
+
+// StartTrace asks the registry to start Template for Lasting. The reply is
+// *StartTraceReply.
+type StartTrace struct {
+	Template Template
+	Lasting  time.Duration
+	Mode     Mode
+}
+
+// StartTraceReply answers StartTrace. Err is nil on success; otherwise it
+// wraps one of the runtime's sentinel errors.
+type StartTraceReply struct {
+	Thread   int64
+	FilePath string
+	Err      error
+}
+
+// GetRunning asks for the RunningInfo of the trace identified by Path. The
+// reply is *GetRunningReply.
+type GetRunning struct {
+	Path string
+}
+
+// GetRunningReply answers GetRunning; Found is false for an unknown path.
+type GetRunningReply struct {
+	Info  RunningInfo
+	Found bool
+}
+
+// ListRunning asks for every running trace. The reply is *ListRunningReply.
+type ListRunning struct{}
+
+// ListRunningReply answers ListRunning, ordered by thread.
+type ListRunningReply struct {
+	Traces []RunningInfo
+}
+
+// KillTrace asks to kill the trace identified by Path. The reply is
+// *KillTraceReply.
+type KillTrace struct {
+	Path string
+}
+
+// KillTraceReply answers KillTrace; Found is false when Path was not running.
+type KillTraceReply struct {
+	Found bool
+}
+
+// RunningInfo describes one trace the endpoint is running or still
+// delivering. It is the TemplateInfo plus the trace's runtime state.
+type RunningInfo struct {
+	TemplateInfo
+	TraceNo         int64     `json:"traceNo"`
+	Thread          int64     `json:"thread"`
+	FilePath        string    `json:"filePath"`
+	StartedAt       time.Time `json:"startedAt"`
+	Lasting         int64     `json:"lasting"`
+	Mode            Mode      `json:"mode"`
+	State           string    `json:"state"`
+	PID             int       `json:"pid,omitempty"`
+	BytesRead       int64     `json:"bytesRead"`
+	BytesSubmitted  int64     `json:"bytesSubmitted"`
+	ChunksSubmitted int64     `json:"chunksSubmitted"`
+	Reason          string    `json:"reason,omitempty"`
+}
+
+// TraceFinished reports that a trace has ended and everything it owed the
+// platform has been delivered (or given up at shutdown). The trace actor
+// sends it to the registry, which forwards it to subscribers.
+type TraceFinished struct {
+	Thread    int64
+	FilePath  string
+	TraceNo   int64
+	Reason    string
+	Code      int
+	Stderr    string
+	Bytes     int64
+	Chunks    int64
+	StartedAt time.Time
+	EndedAt   time.Time
+}

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Config is the whole configuration of lambda-endpoint, one field per TOML
+// section.
+type Config struct {
+	Server   Server   `toml:"server"`
+	Database Database `toml:"database"`
+	Lambda   Lambda   `toml:"lambda"`
+	Auth     Auth     `toml:"auth"`
+}
+
+// Server is the [server] section: the REST API listener and logging.
+type Server struct {
+	// Listen is the host:port of the REST API (env LAMBDA_LISTEN).
+	Listen string `toml:"listen"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `toml:"log-level"`
+	// LogFormat is text or json.
+	LogFormat string `toml:"log-format"`
+	// RequestTimeout bounds how long a handler waits for an actor's answer.
+	RequestTimeout Duration `toml:"request-timeout"`
+	// ShutdownTimeout bounds a graceful stop: killing tracers and delivering
+	// what they produced.
+	ShutdownTimeout Duration `toml:"shutdown-timeout"`
+	// MaxBodyBytes is the largest request body accepted (413 beyond).
+	MaxBodyBytes int64 `toml:"max-body-bytes"`
+}
+
+// Database is the [database] section.
+type Database struct {
+	// URL selects the store: sqlite://relative/path.db,
+	// sqlite:///absolute/path.db, sqlite://:memory:, or a postgres:// /
+	// postgresql:// URL (env LAMBDA_DATABASE_URL).
+	URL string `toml:"url"`
+}
+
+// Lambda is the [lambda] section: identity, platform, tracers and limits.
+// Every key is overridable by the environment variable LAMBDA_<KEY> (upper
+// case, '-' becomes '_').
+type Lambda struct {
+	// EndpointUUID identifies this endpoint; required, 8-4-4-4-12 hex.
+	EndpointUUID string `toml:"endpoint-uuid"`
+	// Secret is the shared secret behind the Authorization header; required.
+	Secret string `toml:"secret"`
+	// PlatformURL is the absolute http(s) base URL results are PUT to
+	// ({platform-url}/submit); required.
+	PlatformURL string `toml:"platform-url"`
+	// SubmitChunkSize is the most raw tracer-output bytes in one chunk.
+	SubmitChunkSize int `toml:"submit-chunk-size"`
+	// BPFPath is the absolute path of the bpftrace executable.
+	BPFPath string `toml:"bpf-path"`
+	// StapPath is the absolute path of the SystemTap (stap) executable.
+	StapPath string `toml:"stap-path"`
+	// RootPassword is fed to sudo -S when the endpoint does not run as root.
+	RootPassword string `toml:"root-password"`
+	// SudoPath is the absolute path of sudo, used with RootPassword.
+	SudoPath string `toml:"sudo-path"`
+	// TraceDir is the absolute directory where <uuid>.trace scripts are
+	// written; a script's path identifies its trace.
+	TraceDir string `toml:"trace-dir"`
+	// DataDir holds the endpoint's durable state (the spool in
+	// <data-dir>/spool); a relative path is relative to the working
+	// directory.
+	DataDir string `toml:"data-dir"`
+	// FlushInterval is how long tracer output may wait before it is sent as
+	// a short chunk; also the fsync period of the "interval" spool mode.
+	FlushInterval Duration `toml:"flush-interval"`
+	// MaxLasting is the largest lasting a trace may ask for.
+	MaxLasting Duration `toml:"max-lasting"`
+	// MaxTraces is how many traces may run at once (429 beyond).
+	MaxTraces int `toml:"max-traces"`
+	// KillGrace is the wait between SIGINT and SIGKILL, and the watchdog's
+	// grace after a trace's lasting ran out.
+	KillGrace Duration `toml:"kill-grace"`
+	// StderrLimit is how many bytes of tracer stderr are kept (the tail).
+	StderrLimit int `toml:"stderr-limit"`
+	// SpoolMaxBytes is how many unacknowledged bytes one trace may spool
+	// before it is stopped (spool-full).
+	SpoolMaxBytes int64 `toml:"spool-max-bytes"`
+	// SpoolSync is the spool's fsync policy: SpoolSyncInterval,
+	// SpoolSyncAlways or SpoolSyncNever.
+	SpoolSync string `toml:"spool-sync"`
+	// RetryMin is the first backoff of a failed submit.
+	RetryMin Duration `toml:"retry-min"`
+	// RetryMax caps the submit backoff.
+	RetryMax Duration `toml:"retry-max"`
+	// SubmitTimeout bounds one PUT /submit attempt.
+	SubmitTimeout Duration `toml:"submit-timeout"`
+	// AllowUnsafeOptions lets templates use tracer options that run
+	// commands, write files, load code or lift safety checks.
+	AllowUnsafeOptions bool `toml:"allow-unsafe-options"`
+	// BPFEnvAllow lists the environment names (with * wildcards) a BPF
+	// template may set; in the environment, comma-separated.
+	BPFEnvAllow []string `toml:"bpf-env-allow"`
+	// StapEnvAllow lists the environment names (with * wildcards) a STAP
+	// template may set; in the environment, comma-separated.
+	StapEnvAllow []string `toml:"stap-env-allow"`
+}
+
+// Auth is the [auth] section: limits on verifying incoming Authorization
+// headers. Every key is overridable by LAMBDA_AUTH_<KEY>.
+type Auth struct {
+	// MaxMemoryKiB is the largest argon2 memory cost (m) accepted in a
+	// presented hash; larger ones are refused without hashing.
+	MaxMemoryKiB uint32 `toml:"max-memory-kib"`
+	// MaxIterations is the largest argon2 time cost (t) accepted.
+	MaxIterations uint32 `toml:"max-iterations"`
+	// MaxParallelism is the largest argon2 parallelism (p) accepted.
+	MaxParallelism uint8 `toml:"max-parallelism"`
+	// MaxConcurrent is how many argon2 verifications may run at once. In
+	// the file and the environment 0 means runtime.NumCPU(); Load resolves
+	// it, so a loaded Config always holds a positive number.
+	MaxConcurrent int `toml:"max-concurrent"`
+	// CacheSize is how many verified headers are remembered; 0 disables
+	// the cache.
+	CacheSize int `toml:"cache-size"`
+	// CacheTTL is how long a verified header is remembered.
+	CacheTTL Duration `toml:"cache-ttl"`
+}
+
+// Values of Lambda.SpoolSync.
+const (
+	// SpoolSyncInterval fsyncs at most once per flush-interval and at the
+	// end of a trace (the default).
+	SpoolSyncInterval = "interval"
+	// SpoolSyncAlways fsyncs after every write.
+	SpoolSyncAlways = "always"
+	// SpoolSyncNever leaves flushing to the operating system.
+	SpoolSyncNever = "never"
+)
+
+// Default returns the configuration with every default filled in. It does
+// not validate: endpoint-uuid, secret and platform-url have no default and
+// must be set before Validate passes.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:3000",
+			LogLevel:        "info",
+			LogFormat:       "text",
+			RequestTimeout:  Duration{5 * time.Second},
+			ShutdownTimeout: Duration{15 * time.Second},
+			MaxBodyBytes:    1 << 20,
+		},
+		Database: Database{
+			URL: "sqlite://lambda-endpoint.db",
+		},
+		Lambda: Lambda{
+			SubmitChunkSize:    51200,
+			BPFPath:            "/usr/bin/bpftrace",
+			StapPath:           "/usr/bin/stap",
+			SudoPath:           "/usr/bin/sudo",
+			TraceDir:           "/tmp",
+			DataDir:            "/var/lib/lambda-endpoint",
+			FlushInterval:      Duration{time.Second},
+			MaxLasting:         Duration{24 * time.Hour},
+			MaxTraces:          32,
+			KillGrace:          Duration{5 * time.Second},
+			StderrLimit:        65536,
+			SpoolMaxBytes:      1 << 30,
+			SpoolSync:          SpoolSyncInterval,
+			RetryMin:           Duration{time.Second},
+			RetryMax:           Duration{30 * time.Second},
+			SubmitTimeout:      Duration{30 * time.Second},
+			AllowUnsafeOptions: false,
+			BPFEnvAllow:        []string{"BPFTRACE_*"},
+			StapEnvAllow:       []string{"SYSTEMTAP_*"},
+		},
+		Auth: Auth{
+			MaxMemoryKiB:   65536,
+			MaxIterations:  10,
+			MaxParallelism: 4,
+			MaxConcurrent:  runtime.NumCPU(),
+			CacheSize:      1024,
+			CacheTTL:       Duration{10 * time.Minute},
+		},
+	}
+}
+
+// SpoolDir is the directory of the durable chunk spool: <data-dir>/spool.
+func (c *Config) SpoolDir() string {
+	return filepath.Join(c.Lambda.DataDir, "spool")
+}

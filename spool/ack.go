@@ -1,0 +1,110 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+)
+
+// Ack records that chunk no was delivered. Acknowledgements are in order:
+// no must be Acked() (an already acknowledged chunk is accepted and
+// ignored). The new position is written to the state file before Ack
+// returns (fsynced under SyncAlways), and segments whose chunks are all
+// acknowledged are deleted. Ack reads the chunk back once to carry the
+// running SHA-256 of the acknowledged chunks in the state file. It may
+// wrap ErrNotFound (no >= Next), ErrOutOfOrder, ErrClosed, ErrCorrupt or
+// an I/O error.
+func (s *Spool) Ack(no int64) error {
+	if err := s.ack(no); err != nil {
+		return fmt.Errorf("acknowledging chunk %d in spool %s: %w", no, s.dir, err)
+	}
+	return nil
+}
+
+func (s *Spool) ack(no int64) error {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.failed != nil:
+		s.mu.Unlock()
+		return s.failed
+	case no < s.acked:
+		s.mu.Unlock()
+		return nil
+	case no >= s.next:
+		s.mu.Unlock()
+		return ErrNotFound
+	case no > s.acked:
+		s.mu.Unlock()
+		return fmt.Errorf("next to acknowledge is %d: %w", s.acked, ErrOutOfOrder)
+	}
+	seg, e, err := s.locate(no)
+	prev := s.ackHash
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	// Only Ack deletes segments and ackMu is held, so the chunk's segment
+	// stays; a concurrent Close may still close it.
+	data, err := readRecord(seg.f, int64(e.off), e.n, no)
+	if err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	h, err := restoreHash(prev)
+	if err != nil {
+		return err
+	}
+	h.Write(data)
+	next, err := hashState(h)
+	if err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	st := s.stateSlot()
+	st.acked, st.ackedBytes, st.hashState = no+1, s.ackedBytes+int64(e.n), next
+	if err := s.writeState(st, false); err != nil {
+		return err
+	}
+	s.acked, s.ackedBytes, s.ackHash = st.acked, st.ackedBytes, st.hashState
+	s.dropAcked()
+	return nil
+}
+
+// dropAcked deletes the segments, other than the last, whose chunks are
+// all acknowledged, and forgets their index entries. A segment that cannot
+// be deleted is kept and tried again on the next acknowledgement; Open
+// deletes it at the latest. Callers hold s.mu.
+func (s *Spool) dropAcked() {
+	n := 0
+	for n+1 < len(s.segs) && s.segs[n+1].first <= s.acked {
+		seg := s.segs[n]
+		if err := os.Remove(seg.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		_ = seg.f.Close()
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	s.segs = slices.Delete(s.segs, 0, n)
+	first := s.segs[0].first
+	s.index = slices.Clone(s.index[first-s.base:])
+	s.base = first
+}

@@ -64,6 +64,11 @@ type Lambda struct {
 	// TraceDir is the absolute directory where <uuid>.trace scripts are
 	// written; a script's path identifies its trace.
 	TraceDir string `toml:"trace-dir"`
+	// CgroupParent is where tracers get their cgroups (cgroup v2): "" for
+	// one per data directory below the cgroup2 mount
+	// ("lambda-endpoint/<hash>"), an absolute cgroup2 directory (e.g. a
+	// systemd Delegate=yes subtree), or "-" for process groups only.
+	CgroupParent string `toml:"cgroup-parent"`
 	// DataDir holds the endpoint's durable state (the spool in
 	// <data-dir>/spool); a relative path is relative to the working
 	// directory.

@@ -154,6 +154,9 @@ func (l *Lambda) validate(v *validator) {
 		v.fail("lambda.root-password", "must not contain a newline or NUL")
 	}
 	v.absPath("lambda.trace-dir", l.TraceDir)
+	if c := l.CgroupParent; c != "" && c != "-" {
+		v.absPath("lambda.cgroup-parent", c)
+	}
 	if l.DataDir == "" {
 		v.fail("lambda.data-dir", "missing")
 	} else if strings.ContainsRune(l.DataDir, 0) {

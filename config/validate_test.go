@@ -85,6 +85,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"empty stap path", func(c *Config) { c.Lambda.StapPath = "" }, "lambda.stap-path: missing"},
 		{"relative sudo path", func(c *Config) { c.Lambda.SudoPath = "sudo" }, "lambda.sudo-path: must be an absolute path"},
 		{"relative trace dir", func(c *Config) { c.Lambda.TraceDir = "tmp" }, "lambda.trace-dir: must be an absolute path"},
+		{"relative cgroup parent", func(c *Config) { c.Lambda.CgroupParent = "my/cg" }, "lambda.cgroup-parent: must be an absolute path"},
 		{"empty data dir", func(c *Config) { c.Lambda.DataDir = "" }, "lambda.data-dir: missing"},
 		{"root password newline", func(c *Config) { c.Lambda.RootPassword = "pw\nrm -rf /" }, "lambda.root-password: must not contain a newline or NUL"},
 		{"flush interval 0", func(c *Config) { c.Lambda.FlushInterval = Duration{} }, "lambda.flush-interval: must be a positive duration, got 0s"},

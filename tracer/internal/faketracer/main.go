@@ -1,0 +1,229 @@
+// Command faketracer stands in for bpftrace in the tracer package's tests.
+//
+// It is run exactly like a tracer, "faketracer SCRIPT [OPTIONS...]", so the
+// real launch path drives it. Its behaviour is the first line of the SCRIPT
+// file, a mode word followed by its arguments:
+//
+//	exit CODE          write one line to stderr, exit with CODE at once
+//	raise SIGNAL       kill itself with signal number SIGNAL
+//	flood BYTES        write BYTES bytes of NDJSON to stdout as fast as
+//	                   possible (rounded up to whole 1024-byte lines), then
+//	                   "flood: wrote N bytes" to stderr, exit 0
+//	stderrflood BYTES  write exactly BYTES bytes to stderr, the last ones
+//	                   being "END-OF-STDERR\n", exit 0
+//	silent DURATION    write nothing, exit 0 after DURATION (seconds, or Go
+//	                   syntax such as "1500ms"; also for INTERVAL below)
+//	ignoreint          ignore SIGINT, print {"ready":true}, then a line
+//	                   every 100ms forever
+//	fork N [setsid]    start N children that sleep forever and share its
+//	                   stdout and stderr, print {"child":PID} for each, then
+//	                   {"ready":true}, and run until a signal kills it;
+//	                   "setsid" puts each child in a session of its own,
+//	                   outside the tracer's process group
+//	lines N INTERVAL   print N lines {"seq":I}, one per INTERVAL, exit 0
+//	echoenv            print {"args":[...]} (the arguments after SCRIPT) and
+//	                   then {"env":"NAME=value"} per variable, exit 0
+//	stdin              print {"stdin":"..."} with all of stdin, exit 0
+//	sigint-summary     print {"ready":true}, wait for SIGINT, print
+//	                   {"summary":true} and exit 0 (as bpftrace prints its
+//	                   maps when interrupted)
+//
+// When the environment holds BPFTRACE_FAKE_MODE (or SYSTEMTAP_FAKE_MODE),
+// its value is used instead of the script's first line: that is how tests
+// drive it through the real endpoint, which writes a real tracer script and
+// passes only allow-listed template variables to the tracer.
+//
+// Every stdout line is one JSON object. "faketracer -child" is the sleeping
+// child of the fork mode.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-child" {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	if len(os.Args) < 2 {
+		fail("usage: faketracer SCRIPT [OPTIONS...]")
+	}
+	script, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fail("reading script: %v", err)
+	}
+	line, _, _ := strings.Cut(string(script), "\n")
+	for _, name := range []string{"BPFTRACE_FAKE_MODE", "SYSTEMTAP_FAKE_MODE"} {
+		if mode, ok := os.LookupEnv(name); ok {
+			line = mode
+		}
+	}
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		fail("empty script %s", os.Args[1])
+	}
+	run(words[0], words[1:])
+}
+
+func run(mode string, args []string) {
+	switch mode {
+	case "exit":
+		code := intArg(args, 0)
+		fmt.Fprintf(os.Stderr, "faketracer: exiting with code %d\n", code)
+		os.Exit(code)
+	case "raise":
+		sig := syscall.Signal(intArg(args, 0))
+		signal.Reset(sig)
+		_ = syscall.Kill(os.Getpid(), sig)
+		time.Sleep(time.Minute)
+		fail("signal %d did not kill me", sig)
+	case "flood":
+		flood(intArg(args, 0))
+	case "stderrflood":
+		stderrFlood(intArg(args, 0))
+	case "silent":
+		time.Sleep(durationArg(args, 0))
+	case "ignoreint":
+		signal.Ignore(syscall.SIGINT)
+		emit(map[string]any{"ready": true})
+		for i := 0; ; i++ {
+			emit(map[string]any{"seq": i})
+			time.Sleep(100 * time.Millisecond)
+		}
+	case "fork":
+		fork(intArg(args, 0), len(args) > 1 && args[1] == "setsid")
+	case "lines":
+		n, interval := intArg(args, 0), durationArg(args, 1)
+		for i := 0; i < n; i++ {
+			emit(map[string]any{"seq": i})
+			time.Sleep(interval)
+		}
+	case "echoenv":
+		emit(map[string]any{"args": os.Args[2:]})
+		for _, kv := range os.Environ() {
+			emit(map[string]any{"env": kv})
+		}
+	case "stdin":
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fail("reading stdin: %v", err)
+		}
+		emit(map[string]any{"stdin": string(b)})
+	case "sigint-summary":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT)
+		emit(map[string]any{"ready": true})
+		<-sigs
+		emit(map[string]any{"summary": true})
+	default:
+		fail("unknown mode %q", mode)
+	}
+}
+
+// flood writes at least n bytes of 1024-byte JSON lines.
+func flood(n int) {
+	const lineLen = 1024
+	w := bufio.NewWriterSize(os.Stdout, 64<<10)
+	pad := strings.Repeat("x", lineLen)
+	written := 0
+	for seq := 0; written < n; seq++ {
+		prefix := `{"seq":` + strconv.Itoa(seq) + `,"pad":"`
+		k, err := fmt.Fprintf(w, "%s%s\"}\n", prefix, pad[:lineLen-len(prefix)-3])
+		if err != nil {
+			fail("writing stdout: %v", err)
+		}
+		written += k
+	}
+	if err := w.Flush(); err != nil {
+		fail("writing stdout: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "flood: wrote %d bytes\n", written)
+}
+
+// stderrFlood writes exactly n bytes to stderr ending in the marker.
+func stderrFlood(n int) {
+	const marker = "END-OF-STDERR\n"
+	chunk := []byte(strings.Repeat(strings.Repeat("e", 63)+"\n", 512))
+	left := n - len(marker)
+	for left > 0 {
+		c := chunk[:min(left, len(chunk))]
+		if _, err := os.Stderr.Write(c); err != nil {
+			os.Exit(1)
+		}
+		left -= len(c)
+	}
+	_, _ = os.Stderr.WriteString(marker[max(0, len(marker)-n):])
+}
+
+// fork starts n sleeping children that inherit stdout and stderr.
+func fork(n int, setsid bool) {
+	self, err := os.Executable()
+	if err != nil {
+		fail("finding myself: %v", err)
+	}
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(self, "-child")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+		if err := cmd.Start(); err != nil {
+			fail("starting child: %v", err)
+		}
+		emit(map[string]any{"child": cmd.Process.Pid})
+	}
+	emit(map[string]any{"ready": true})
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func emit(v map[string]any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fail("encoding: %v", err)
+	}
+	if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
+		os.Exit(1)
+	}
+}
+
+func intArg(args []string, i int) int {
+	if i >= len(args) {
+		fail("missing argument %d", i+1)
+	}
+	n, err := strconv.Atoi(args[i])
+	if err != nil {
+		fail("argument %d: %v", i+1, err)
+	}
+	return n
+}
+
+func durationArg(args []string, i int) time.Duration {
+	if i >= len(args) {
+		fail("missing argument %d", i+1)
+	}
+	if n, err := strconv.Atoi(args[i]); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(args[i])
+	if err != nil {
+		fail("argument %d: %v", i+1, err)
+	}
+	return d
+}
+
+func fail(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "faketracer: "+format+"\n", a...)
+	os.Exit(2)
+}

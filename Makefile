@@ -1,0 +1,52 @@
+# lambda-endpoint: see README.md.
+GO      ?= go
+BIN     := bin/lambda-endpoint
+CONFIG  := config/lambda.example.toml
+RUNDIR  := var
+PKGS    := ./...
+
+.PHONY: all build run test test-short bench fuzz lint fmt clean
+
+all: build
+
+## build: compile bin/lambda-endpoint
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/lambda-endpoint
+
+## run: the endpoint on the embedded SQLite store with the example config
+##      (copied to a private 0600 file: configs holding secrets must not be world-readable)
+run: build
+	@mkdir -p $(RUNDIR)
+	@install -m 600 $(CONFIG) $(RUNDIR)/lambda.toml
+	@echo "endpoint config: $(RUNDIR)/lambda.toml; try:"
+	@echo '  curl -H "Authorization: $$($(BIN) token --config $(RUNDIR)/lambda.toml)" http://127.0.0.1:3000/heartbeat'
+	./$(BIN) serve --config $(RUNDIR)/lambda.toml
+
+## test: vet, then every test with the race detector (real PostgreSQL, SQLite, bpftrace)
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## bench: the benchmarks (not part of test)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin $(RUNDIR)

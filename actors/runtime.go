@@ -1,0 +1,348 @@
+package actors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+	"github.com/lambda-endpoint/lambda-endpoint/platform"
+	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
+)
+
+// Submitter delivers a trace's messages to the platform. Each method retries
+// until the platform acknowledges or ctx is done. *platform.Client implements
+// it.
+type Submitter interface {
+	Start(ctx context.Context, trace string) error
+	Chunk(ctx context.Context, trace string, no int64, data []byte) error
+	Finished(ctx context.Context, trace string, f platform.Finish) error
+}
+
+// Options configure a Runtime. Zero values take the documented defaults,
+// except Submitter, which is required.
+type Options struct {
+	Submitter Submitter     // required: where output goes
+	Runs      RunStore      // optional: history of runs (persistence.Store)
+	Logger    *slog.Logger  // default: slog.Default()
+	Timeout   time.Duration // how long a caller waits for the registry, default 5s
+
+	BPFPath      string // default /usr/bin/bpftrace
+	StapPath     string // default /usr/bin/stap
+	SudoPath     string // default /usr/bin/sudo
+	RootPassword string // fed to sudo -S when the endpoint is not root
+	TraceDir     string // scripts <uuid>.trace, default os.TempDir()
+	SpoolDir     string // required: per-trace spools
+	CgroupParent string // tracer.Command.CgroupParent; "" means one per SpoolDir under the cgroup2 mount, "-" disables
+
+	ChunkSize     int           // raw bytes per chunk, default 51200
+	FlushInterval time.Duration // default 1s
+	MaxLasting    time.Duration // default 24h
+	MaxTraces     int           // tracers alive at once, default 32
+	KillGrace     time.Duration // SIGINT -> SIGKILL, and watchdog grace; default 5s
+	StderrLimit   int           // default 64 KiB
+	Spool         spool.Options // MaxBytes, Sync, ...
+	Rules         validate.Rules
+}
+
+func (o *Options) setDefaults() error {
+	if o.Submitter == nil {
+		return errors.New("actors: Options.Submitter is required")
+	}
+	if o.SpoolDir == "" {
+		return errors.New("actors: Options.SpoolDir is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Timeout, 5*time.Second)
+	def(&o.FlushInterval, time.Second)
+	def(&o.MaxLasting, 24*time.Hour)
+	def(&o.KillGrace, 5*time.Second)
+	if o.BPFPath == "" {
+		o.BPFPath = "/usr/bin/bpftrace"
+	}
+	if o.StapPath == "" {
+		o.StapPath = "/usr/bin/stap"
+	}
+	if o.SudoPath == "" {
+		o.SudoPath = "/usr/bin/sudo"
+	}
+	if o.TraceDir == "" {
+		o.TraceDir = os.TempDir()
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 51200
+	}
+	if o.MaxTraces <= 0 {
+		o.MaxTraces = 32
+	}
+	if o.StderrLimit <= 0 {
+		o.StderrLimit = 64 << 10
+	}
+	if o.Rules.EnvAllow == nil {
+		o.Rules = validate.DefaultRules()
+	}
+	if o.CgroupParent == "" {
+		o.CgroupParent = instanceCgroup(o.SpoolDir)
+	}
+	return nil
+}
+
+// instanceCgroup is the default cgroup parent of a runtime's tracers,
+// relative to the cgroup2 mount: one per spool directory, so that the
+// clean-up at start kills what this endpoint's earlier process left and never
+// the tracers of another endpoint on the same host.
+func instanceCgroup(spoolDir string) string {
+	abs, err := filepath.Abs(spoolDir)
+	if err != nil {
+		abs = spoolDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "lambda-endpoint/" + hex.EncodeToString(sum[:6])
+}
+
+// Runtime runs traces. It is safe for concurrent use.
+type Runtime struct {
+	opts     Options
+	system   *actor.ActorSystem
+	registry *actor.PID
+	log      *slog.Logger
+
+	// ctx is the parent of every run's context; cancelling it stops every
+	// goroutine the runtime started. wg counts those goroutines.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	history chan persistence.Run // see startHistory
+
+	subMu sync.Mutex
+	subs  map[chan messages.TraceFinished]struct{}
+
+	shutdownOnce sync.Once
+}
+
+// New starts a Runtime on system: it recovers spools left by an earlier
+// process (their traces end with reason "interrupted" once delivered) and
+// spawns the registry actor.
+func New(system *actor.ActorSystem, o Options) (*Runtime, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating spool directory: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &Runtime{
+		opts:   o,
+		system: system,
+		log:    o.Logger.With("component", "trace-runtime"),
+		ctx:    ctx,
+		cancel: cancel,
+		subs:   make(map[chan messages.TraceFinished]struct{}),
+	}
+	rt.startHistory()
+	recovered, err := rt.recover()
+	if err != nil {
+		cancel()
+		rt.wg.Wait()
+		return nil, fmt.Errorf("recovering spools: %w", err)
+	}
+	state := newRegistryState(rt, recovered)
+	props := actor.PropsFromProducer(func() actor.Actor { return &registry{rt: rt, s: state} },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, traceDecider)))
+	pid, err := system.Root.SpawnNamed(props, "lambda-registry-"+newUUID()[:8])
+	if err != nil {
+		cancel()
+		rt.wg.Wait()
+		return nil, fmt.Errorf("spawning registry: %w", err)
+	}
+	rt.registry = pid
+	return rt, nil
+}
+
+// traceDecider restarts a trace actor whatever it panicked with: the state
+// that matters lives outside the instance.
+func traceDecider(reason interface{}) actor.Directive {
+	return actor.RestartDirective
+}
+
+// StartRequest asks for one trace.
+type StartRequest struct {
+	Template messages.Template
+	Lasting  time.Duration
+	Mode     messages.Mode
+}
+
+// Start starts a trace of req.Template for req.Lasting. It returns once the
+// trace is accepted; the tracer attaches in the background. It may wrap
+// ErrInvalid, ErrBinaryMissing, ErrTracerMissing, ErrTooManyTraces,
+// ErrShuttingDown or ErrTimeout.
+func (rt *Runtime) Start(ctx context.Context, req StartRequest) (messages.StartTraceReply, error) {
+	res, err := rt.ask(ctx, &messages.StartTrace{Template: req.Template, Lasting: req.Lasting, Mode: req.Mode})
+	if err != nil {
+		return messages.StartTraceReply{}, err
+	}
+	reply := res.(*messages.StartTraceReply)
+	if reply.Err != nil {
+		return messages.StartTraceReply{}, reply.Err
+	}
+	return *reply, nil
+}
+
+// Running returns the trace identified by path; ok is false if it is unknown.
+func (rt *Runtime) Running(ctx context.Context, path string) (info messages.RunningInfo, ok bool, err error) {
+	res, err := rt.ask(ctx, &messages.GetRunning{Path: path})
+	if err != nil {
+		return messages.RunningInfo{}, false, err
+	}
+	reply := res.(*messages.GetRunningReply)
+	return reply.Info, reply.Found, nil
+}
+
+// All lists every trace that is running or still delivering, by thread.
+func (rt *Runtime) All(ctx context.Context) ([]messages.RunningInfo, error) {
+	res, err := rt.ask(ctx, &messages.ListRunning{})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*messages.ListRunningReply).Traces, nil
+}
+
+// Kill stops the trace identified by path: its tracer and every process the
+// tracer started get SIGINT, then SIGKILL after the kill grace. The output
+// read so far and a finished message are still delivered. found is false if
+// path was not running.
+func (rt *Runtime) Kill(ctx context.Context, path string) (found bool, err error) {
+	res, err := rt.ask(ctx, &messages.KillTrace{Path: path})
+	if err != nil {
+		return false, err
+	}
+	return res.(*messages.KillTraceReply).Found, nil
+}
+
+// Subscribe returns a channel that receives every finished trace, and a
+// function that ends the subscription. A subscriber that falls more than
+// buffer messages behind misses messages (the runtime never blocks on it);
+// each miss is logged.
+func (rt *Runtime) Subscribe(buffer int) (<-chan messages.TraceFinished, func()) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	ch := make(chan messages.TraceFinished, buffer)
+	rt.subMu.Lock()
+	rt.subs[ch] = struct{}{}
+	rt.subMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			rt.subMu.Lock()
+			delete(rt.subs, ch)
+			rt.subMu.Unlock()
+		})
+	}
+}
+
+func (rt *Runtime) publish(f messages.TraceFinished) {
+	rt.subMu.Lock()
+	defer rt.subMu.Unlock()
+	for ch := range rt.subs {
+		select {
+		case ch <- f:
+		default:
+			rt.log.Warn("finished-trace subscriber is full; message dropped", "trace_path", f.FilePath)
+		}
+	}
+}
+
+// Shutdown stops taking traces, stops every tracer (reason "shutdown") and
+// waits until their output is delivered or ctx is done. What is not
+// delivered by then stays in the spool and is delivered by the next Runtime
+// on the same spool directory. Shutdown then stops the registry and every
+// goroutine of the runtime; it does not shut the actor system down.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	var err error
+	rt.shutdownOnce.Do(func() {
+		f := rt.system.Root.RequestFuture(rt.registry, &shutdownAll{}, rt.opts.Timeout)
+		if _, ferr := f.Result(); ferr != nil {
+			err = fmt.Errorf("asking registry to shut down: %w", ferr)
+		}
+		// Wait for delivery, polling the registry: cheap, and it needs no
+		// extra state in the actor.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		for {
+			traces, lerr := rt.All(ctx)
+			if lerr == nil && len(traces) == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", len(traces))
+				break wait
+			case <-tick.C:
+			}
+		}
+		rt.cancel()
+		rt.wg.Wait()
+		if perr := rt.system.Root.PoisonFuture(rt.registry).Wait(); perr != nil && err == nil {
+			err = fmt.Errorf("stopping registry: %w", perr)
+		}
+	})
+	return err
+}
+
+// ask sends msg to the registry and waits for its answer under the runtime's
+// timeout and ctx.
+func (rt *Runtime) ask(ctx context.Context, msg interface{}) (interface{}, error) {
+	timeout := rt.opts.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d < timeout {
+			timeout = d
+		}
+	}
+	if timeout <= 0 {
+		return nil, ErrTimeout
+	}
+	res, err := rt.system.Root.RequestFuture(rt.registry, msg, timeout).Result()
+	if err != nil {
+		if errors.Is(err, actor.ErrTimeout) {
+			return nil, fmt.Errorf("%w (%s)", ErrTimeout, timeout)
+		}
+		return nil, fmt.Errorf("asking registry: %w", err)
+	}
+	return res, nil
+}
+
+// goroutine runs f in a goroutine owned by the runtime: counted, and
+// protected from panics (only an actor's mailbox goroutine is supervised).
+func (rt *Runtime) goroutine(name string, f func()) {
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				rt.log.Error("goroutine panicked", "goroutine", name, "panic", fmt.Sprint(r))
+			}
+		}()
+		f()
+	}()
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lambda-endpoint/lambda-endpoint/actors"
+	"github.com/lambda-endpoint/lambda-endpoint/auth"
+	"github.com/lambda-endpoint/lambda-endpoint/config"
+	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+	"github.com/lambda-endpoint/lambda-endpoint/platform"
+	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
+)
+
+const serveHelp = `Runs the endpoint: the REST API on server.listen, the template store on
+database.url, and the trace runtime. SIGINT or SIGTERM stops it gracefully:
+no new requests, every tracer killed, output delivered within
+server.shutdown-timeout (the rest stays in the spool for the next start).`
+
+func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
+	path, err := parseFlags("serve", serveHelp, args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, newLogger(cfg.Server, stderr))
+}
+
+func newLogger(s config.Server, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: s.SlogLevel()}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the endpoint until ctx is cancelled, then stops it in order:
+// the HTTP server stops taking requests, the runtime kills its tracers and
+// delivers what it can, the actor system and the store close.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	l := cfg.Lambda
+	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen,
+		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "euid", os.Geteuid())
+
+	store, err := persistence.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer store.Close()
+	logger.Info("database ready", "dialect", store.Dialect())
+
+	outgoing, err := auth.Header(l.EndpointUUID, l.Secret)
+	if err != nil {
+		return fmt.Errorf("computing outgoing authorization: %w", err)
+	}
+	submitLog := logger.With("component", "submit")
+	client, err := platform.New(l.PlatformURL, outgoing, platform.Options{
+		AttemptTimeout: l.SubmitTimeout.Duration,
+		RetryMin:       l.RetryMin.Duration,
+		RetryMax:       l.RetryMax.Duration,
+		OnRetry: func(kind, trace string, attempt int, err error, wait time.Duration) {
+			submitLog.Warn("submit failed; retrying", "kind", kind, "trace_path", trace,
+				"attempt", attempt, "retry_in", wait.String(), "err", err)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("creating platform client: %w", err)
+	}
+	sync, err := spool.ParseSyncPolicy(l.SpoolSync)
+	if err != nil {
+		return fmt.Errorf("lambda.spool-sync: %w", err)
+	}
+	rules := rulesFrom(cfg)
+
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("lib", "protoactor")
+	}))
+	defer system.Shutdown()
+	rt, err := actors.New(system, actors.Options{
+		Submitter: client, Runs: store, Logger: logger, Timeout: cfg.Server.RequestTimeout.Duration,
+		BPFPath: l.BPFPath, StapPath: l.StapPath, SudoPath: l.SudoPath, RootPassword: l.RootPassword,
+		TraceDir: l.TraceDir, SpoolDir: cfg.SpoolDir(), CgroupParent: l.CgroupParent,
+		ChunkSize: l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
+		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
+		StderrLimit: l.StderrLimit,
+		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
+		Rules:       rules,
+	})
+	if err != nil {
+		return fmt.Errorf("starting trace runtime: %w", err)
+	}
+
+	a := cfg.Auth
+	cacheSize := a.CacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // config: 0 disables the cache; auth: negative does
+	}
+	api, err := httpapi.New(httpapi.Options{
+		Templates: store, Runs: store, Traces: rt,
+		Verifier: auth.NewVerifier(l.EndpointUUID, l.Secret, auth.Limits{
+			MaxMemoryKiB: a.MaxMemoryKiB, MaxIterations: a.MaxIterations, MaxParallelism: a.MaxParallelism,
+			MaxConcurrent: a.MaxConcurrent, CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
+		}),
+		Rules: rules, MaxLasting: l.MaxLasting.Duration, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping: signal received")
+	case err = <-serveErr:
+		logger.Error("HTTP server stopped", "err", err)
+	}
+
+	deadline := cfg.Server.ShutdownTimeout.Duration
+	sctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if herr := srv.Shutdown(sctx); herr != nil {
+		logger.Warn("closing HTTP connections", "err", herr)
+	}
+	if rerr := rt.Shutdown(sctx); rerr != nil {
+		logger.Warn("stopping trace runtime", "err", rerr)
+	}
+	logger.Info("stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// rulesFrom builds the template validation rules from the config.
+func rulesFrom(cfg *config.Config) validate.Rules {
+	return validate.Rules{
+		EnvAllow: map[messages.TraceType][]string{
+			messages.BPF:  cfg.Lambda.BPFEnvAllow,
+			messages.STAP: cfg.Lambda.StapEnvAllow,
+		},
+		AllowUnsafeOptions: cfg.Lambda.AllowUnsafeOptions,
+	}
+}

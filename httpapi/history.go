@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+)
+
+// historyEntry is one run in GET /traces/history.
+type historyEntry struct {
+	messages.TemplateInfo
+	FilePath    string     `json:"filePath"`
+	TraceNo     int64      `json:"traceNo"`
+	Thread      int64      `json:"thread"`
+	Mode        string     `json:"mode"`
+	StartedAt   time.Time  `json:"startedAt"`
+	Lasting     int64      `json:"lasting"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason,omitempty"`
+	Code        *int       `json:"code,omitempty"`
+	BytesRead   int64      `json:"bytesRead"`
+	ChunksAcked int64      `json:"chunksAcknowledged"`
+	SHA256      string     `json:"sha256,omitempty"`
+	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
+}
+
+type historyPage struct {
+	Runs []historyEntry `json:"runs"`
+	// Next is the cursor of the following page (?before=Next), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
+}
+
+// history lists recent runs, newest first: ?limit=N (1..500, default 50),
+// ?before=CURSOR (the previous page's next), ?state=finished,interrupted.
+func (s *Server) history(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if s.opts.Runs == nil {
+		writeError(w, http.StatusNotFound, "run history is not kept by this endpoint")
+		return
+	}
+	q := r.URL.Query()
+	var rq persistence.RunQuery
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > persistence.MaxRunLimit {
+			s.writeFailure(w, r, badRequest("limit: must be an integer from 1 to %d", persistence.MaxRunLimit))
+			return
+		}
+		rq.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		c, err := persistence.ParseCursor(v)
+		if err != nil {
+			s.writeFailure(w, r, badRequest("before: %v", err))
+			return
+		}
+		rq.Before = &c
+	}
+	if v := q.Get("state"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			switch st {
+			case persistence.RunRunning, persistence.RunDelivering, persistence.RunFinished, persistence.RunInterrupted:
+				rq.States = append(rq.States, st)
+			default:
+				s.writeFailure(w, r, badRequest("state: unknown state %q", st))
+				return
+			}
+		}
+	}
+	limit := rq.Limit
+	if limit == 0 {
+		limit = persistence.DefaultRunLimit
+	}
+	runs, err := s.opts.Runs.ListRuns(r.Context(), rq)
+	if err != nil {
+		s.writeFailure(w, r, fmt.Errorf("listing runs: %w", err))
+		return
+	}
+	page := historyPage{Runs: make([]historyEntry, 0, len(runs))}
+	for _, run := range runs {
+		page.Runs = append(page.Runs, historyEntry{
+			TemplateInfo: run.Info, FilePath: run.Path, TraceNo: run.TemplateID, Thread: run.Thread,
+			Mode: string(run.Mode), StartedAt: run.StartedAt, Lasting: run.Lasting, State: run.State,
+			Reason: run.Reason, Code: run.ExitCode, BytesRead: run.BytesRead, ChunksAcked: run.ChunksAcked,
+			SHA256: run.SHA256, FinishedAt: run.FinishedAt,
+		})
+	}
+	if len(runs) == limit {
+		page.Next = persistence.CursorOf(runs[len(runs)-1]).String()
+	}
+	writeJSON(w, http.StatusOK, page)
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/lambda-endpoint/lambda-endpoint/actors"
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
+)
+
+type startResponse struct {
+	Thread   int64  `json:"thread"`
+	FilePath string `json:"filePath"`
+}
+
+func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var req startRequest
+	if err := readJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		s.writeFailure(w, r, err)
+		return
+	}
+	switch {
+	case !req.TraceT.set:
+		s.writeFailure(w, r, badRequest("traceT: missing"))
+		return
+	case req.TraceID == nil:
+		s.writeFailure(w, r, badRequest("traceId: missing"))
+		return
+	case req.Lasting == nil:
+		s.writeFailure(w, r, badRequest("lasting: missing"))
+		return
+	}
+	if err := validate.Lasting(*req.Lasting, s.opts.MaxLasting); err != nil {
+		s.writeFailure(w, r, fmt.Errorf("%w: lasting: %w", errBadRequest, err))
+		return
+	}
+	mode := messages.ModeEvents
+	if req.Mode != nil {
+		mode = messages.Mode(*req.Mode)
+	}
+	t, err := s.opts.Templates.GetTemplate(r.Context(), *req.TraceID)
+	if err == nil && t.Info.TraceType != req.TraceT.typ {
+		err = persistence.ErrNotFound // addressed by (type, id): a type mismatch is an unknown id
+	}
+	if err != nil {
+		if errors.Is(err, persistence.ErrNotFound) {
+			err = fmt.Errorf("no %s template %d: %w", req.TraceT.typ, *req.TraceID, err)
+		}
+		s.writeFailure(w, r, err)
+		return
+	}
+	reply, err := s.opts.Traces.Start(r.Context(), actors.StartRequest{
+		Template: t, Lasting: time.Duration(*req.Lasting) * time.Second, Mode: mode,
+	})
+	if err != nil {
+		s.writeFailure(w, r, fmt.Errorf("starting trace of template %d: %w", t.ID, err))
+		return
+	}
+	s.log.Info("trace started", "trace_path", reply.FilePath, "thread", reply.Thread, "template", t.ID, "lasting_seconds", *req.Lasting)
+	writeJSON(w, http.StatusOK, startResponse{Thread: reply.Thread, FilePath: reply.FilePath})
+}
+
+func (s *Server) runningTrace(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	path := r.URL.Query().Get("path")
+	if path == "" {
+		s.writeFailure(w, r, badRequest("path: missing query parameter"))
+		return
+	}
+	info, ok, err := s.opts.Traces.Running(r.Context(), path)
+	if err != nil {
+		s.writeFailure(w, r, err)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no running trace %q", path))
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) allRunning(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	list, err := s.opts.Traces.All(r.Context())
+	if err != nil {
+		s.writeFailure(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []messages.RunningInfo{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) killTrace(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var req killRequest
+	if err := readJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		s.writeFailure(w, r, err)
+		return
+	}
+	if req.KillPath == nil {
+		s.writeFailure(w, r, badRequest("killPath: missing"))
+		return
+	}
+	found, err := s.opts.Traces.Kill(r.Context(), *req.KillPath)
+	if err != nil {
+		s.writeFailure(w, r, err)
+		return
+	}
+	s.log.Info("kill requested", "trace_path", *req.KillPath, "running", found)
+	writeText(w, http.StatusOK, "Killed")
+}

@@ -43,7 +43,8 @@ type deadliner interface {
 }
 
 // pump reads the tracer's stdout until EOF, cuts it into chunks and appends
-// them to the spool, then seals the spool. Output that has waited for
+// them to the spool, then seals the spool. What it has read but not yet cut
+// is kept in the staging file (see stage.go). Output that has waited for
 // FlushInterval is cut even when short. When the spool is full the trace is
 // stopped (reason spool-full) and the rest of the output is read and counted
 // as dropped so the tracer is not blocked.
@@ -51,10 +52,27 @@ func (r *run) pump(proc *tracer.Process) {
 	defer close(r.pumpDone)
 	out := proc.Stdout()
 	dl, _ := out.(deadliner)
+	if dl == nil {
+		r.rt.log.Warn("tracer output cannot be read with a deadline; quiet output waits for more", "trace_path", r.path())
+	}
 	size, flushEvery := r.rt.opts.ChunkSize, r.rt.opts.FlushInterval
 	r.mu.Lock()
 	sp := r.sp
 	r.mu.Unlock()
+	st, err := createStage(sp.Dir(), sp.Bytes(), nil)
+	if err != nil {
+		r.rt.log.Error("creating staging file: output read but not yet chunked is lost if the endpoint crashes",
+			"trace_path", r.path(), "err", err)
+	}
+	unstage := func() {
+		if st != nil {
+			if err := st.remove(); err != nil {
+				r.rt.log.Warn("removing staging file", "trace_path", r.path(), "err", err)
+			}
+			st = nil
+		}
+	}
+	defer unstage()
 
 	buf := make([]byte, 0, size+readSize)
 	var oldest time.Time // when the oldest unsent byte in buf arrived
@@ -70,6 +88,7 @@ func (r *run) pump(proc *tracer.Process) {
 				full = true
 				r.bytesDropped.Add(int64(len(buf)))
 				buf = buf[:0]
+				unstage()
 				if errors.Is(err, spool.ErrFull) {
 					r.rt.log.Error("spool full: stopping trace", "trace_path", r.path(), "max_bytes", r.rt.opts.Spool.MaxBytes)
 					r.stop(messages.ReasonSpoolFull)
@@ -81,6 +100,11 @@ func (r *run) pump(proc *tracer.Process) {
 			}
 			buf = buf[:copy(buf, buf[n:])]
 			oldest = time.Now()
+			if st != nil {
+				if st, err = st.compact(sp.Bytes(), buf); err != nil {
+					r.rt.log.Warn("compacting staging file", "trace_path", r.path(), "err", err)
+				}
+			}
 		}
 	}
 
@@ -98,6 +122,14 @@ func (r *run) pump(proc *tracer.Process) {
 			emit(true)
 		}
 		n, err := out.Read(buf[len(buf):cap(buf)])
+		if n > 0 && st != nil && !full {
+			// Staged before it counts as read: a crash from here on
+			// loses nothing.
+			if serr := st.write(buf[len(buf) : len(buf)+n]); serr != nil {
+				r.rt.log.Error("staging tracer output", "trace_path", r.path(), "err", serr)
+				unstage()
+			}
+		}
 		if n > 0 {
 			if len(buf) == 0 {
 				oldest = time.Now()

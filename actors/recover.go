@@ -78,6 +78,23 @@ func (rt *Runtime) recoverOne(dir string) (*run, error) {
 		log.Warn("spool had a torn or corrupt tail; kept the valid prefix", "dropped_bytes", rec.DroppedBytes)
 	}
 	if !sp.Sealed() {
+		// The trace was running: what the pump had read but not cut into
+		// a chunk is in the staging file.
+		staged, err := readStaged(dir, sp.Bytes())
+		if err != nil {
+			log.Error("recovering staged output", "err", err)
+		}
+		if len(staged) > 0 {
+			log.Info("recovered output read before the crash", "bytes", len(staged))
+		}
+		for len(staged) > 0 {
+			n := cut(staged, rt.opts.ChunkSize, true)
+			if _, err := sp.Append(staged[:n]); err != nil {
+				log.Error("spooling recovered output; the rest is dropped", "bytes", len(staged), "err", err)
+				break
+			}
+			staged = staged[n:]
+		}
 		if err := sp.Seal(); err != nil {
 			sp.Close()
 			return nil, fmt.Errorf("sealing spool: %w", err)
@@ -96,6 +113,7 @@ func (rt *Runtime) recoverOne(dir string) (*run, error) {
 			return nil, fmt.Errorf("recording interrupted state: %w", err)
 		}
 	}
+	os.Remove(filepath.Join(dir, stageName))
 	// The script of an interrupted trace may still be there.
 	if filepath.Dir(meta.Path) == filepath.Clean(rt.opts.TraceDir) {
 		os.Remove(meta.Path)

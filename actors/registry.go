@@ -150,8 +150,10 @@ func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
 	if mode == "" {
 		mode = messages.ModeEvents
 	}
-	if mode != messages.ModeEvents {
-		return nil, fmt.Errorf("%w: mode %q is not supported", ErrInvalid, mode)
+	switch mode {
+	case messages.ModeEvents, messages.ModeCalls, messages.ModeSummary:
+	default:
+		return nil, fmt.Errorf("%w: mode: %q is not one of events, calls, summary", ErrInvalid, mode)
 	}
 	tracerPath, key := o.BPFPath, "lambda.bpf-path"
 	if info.TraceType == messages.STAP {

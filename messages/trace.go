@@ -5,10 +5,17 @@ import "time"
 // Mode selects what the generated tracer script reports.
 type Mode string
 
-// Trace modes. ModeEvents is the seed's behaviour and the default.
+// Trace modes, chosen per start request. ModeEvents is the seed's behaviour
+// and the default.
 const (
 	// ModeEvents prints one JSON line at every function entry and return.
 	ModeEvents Mode = "events"
+	// ModeCalls prints one JSON line per completed call: entry time,
+	// duration, return value.
+	ModeCalls Mode = "calls"
+	// ModeSummary prints nothing per event: per function a call count and a
+	// latency histogram, printed as JSON lines when the trace ends.
+	ModeSummary Mode = "summary"
 )
 
 // Reasons a trace ends, reported in the finished message and in RunningInfo.

@@ -57,8 +57,10 @@ type Process struct {
 // It is also the tracer's process group id.
 func (p *Process) PID() int { return p.pid }
 
-// Stdout returns the read end of the tracer's stdout pipe. Reading it to EOF
-// (or to any error) releases it. EOF comes when every process holding the
+// Stdout returns the read end of the tracer's stdout pipe. Reading it to
+// EOF (or to any error but a deadline) releases it. It also has a
+// SetReadDeadline(time.Time) error method, so a reader can wake up while the
+// tracer is quiet. EOF comes when every process holding the
 // write end has exited: the tracer and whatever it started.
 func (p *Process) Stdout() io.Reader { return p.stdout }
 
@@ -111,11 +113,16 @@ func (s *stdoutPipe) Read(b []byte) (int, error) {
 	if err == io.EOF {
 		s.sawEOF.Store(true)
 	}
-	if err != nil && !errors.Is(err, os.ErrClosed) {
+	if err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		_ = s.close()
 	}
 	return n, err
 }
+
+// SetReadDeadline bounds the next Reads (the pipe is pollable): a Read that
+// reaches t returns an error wrapping os.ErrDeadlineExceeded and leaves the
+// pipe open. The zero time clears the deadline.
+func (s *stdoutPipe) SetReadDeadline(t time.Time) error { return s.f.SetReadDeadline(t) }
 
 func (s *stdoutPipe) close() error {
 	s.once.Do(func() { s.err = s.f.Close() })

@@ -628,3 +628,42 @@ func BenchmarkStartWait(b *testing.B) {
 		}
 	}
 }
+
+// TestStdoutReadDeadline checks that a reader can wake up while the tracer
+// is quiet and then go on reading to EOF: the pipe survives the deadline.
+func TestStdoutReadDeadline(t *testing.T) {
+	p := startFake(t, "lines 2 300ms", nil)
+	out, ok := p.Stdout().(interface{ SetReadDeadline(time.Time) error })
+	if !ok {
+		t.Fatal("Stdout has no SetReadDeadline")
+	}
+	var got []byte
+	buf := make([]byte, 4096)
+	timeouts := 0
+	for {
+		if err := out.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := p.Stdout().Read(buf)
+		got = append(got, buf[:n]...)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			timeouts++
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	if timeouts == 0 {
+		t.Error("no read hit its deadline although the tracer was quiet for 300ms")
+	}
+	if want := "{\"seq\":0}\n{\"seq\":1}\n"; string(got) != want {
+		t.Errorf("read %q, want %q", got, want)
+	}
+	if e := waitExit(t, p); e.Code != 0 {
+		t.Errorf("exit %+v", e)
+	}
+}

@@ -98,6 +98,8 @@ func (g *registry) Receive(ctx actor.Context) {
 			ctx.Send(pid, &killTrace{reason: messages.ReasonShutdown})
 		}
 		ctx.Respond(&shutdownAck{traces: len(s.children)})
+	case *stall:
+		time.Sleep(msg.d)
 	case *crash:
 		if pid, ok := s.children[msg.path]; ok {
 			ctx.Send(pid, msg)

@@ -251,6 +251,18 @@ func (r *run) deliver() {
 	r.mu.Lock()
 	startAcked, sp := r.meta.StartAcked, r.sp
 	r.mu.Unlock()
+	delivered := false
+	defer func() {
+		if delivered {
+			return
+		}
+		// The runtime is stopping: keep the spool for the next start,
+		// once the pump is done with it (the tracer is being killed).
+		<-r.pumpDone
+		if err := sp.Close(); err != nil {
+			r.rt.log.Error("closing spool", "trace_path", path, "err", err)
+		}
+	}()
 	if !startAcked {
 		if err := sub.Start(ctx, path); err != nil {
 			return
@@ -298,6 +310,7 @@ func (r *run) deliver() {
 	if err := sub.Finished(ctx, path, fin); err != nil {
 		return
 	}
+	delivered = true
 	r.rt.recordRunFinished(r, final, fin)
 	if err := sp.Remove(); err != nil {
 		r.rt.log.Error("removing delivered spool", "trace_path", path, "err", err)

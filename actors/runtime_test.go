@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -233,5 +234,25 @@ func TestSubscribeAndKill(t *testing.T) {
 	}
 	if all, err := rt.All(ctx); err != nil || len(all) != 0 {
 		t.Errorf("All after finish = %v, %v", all, err)
+	}
+}
+
+// TestSlowRegistryTimesOut checks that a caller of a stalled registry gets
+// ErrTimeout (the API's 503) instead of a hung request, and that the runtime
+// answers again once the registry is free.
+func TestSlowRegistryTimesOut(t *testing.T) {
+	rt, _, _ := newTestRuntime(t, func(o *Options) { o.Timeout = 200 * time.Millisecond })
+	rt.system.Root.Send(rt.registry, &stall{d: time.Second})
+	if _, err := rt.All(context.Background()); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("All on a stalled registry = %v, want ErrTimeout", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := rt.All(context.Background()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("registry still not answering: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

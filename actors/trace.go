@@ -28,6 +28,8 @@ type (
 	shutdownAck struct{ traces int }
 	// crash makes a trace actor panic: the supervision tests' fault.
 	crash struct{ path string }
+	// stall blocks the registry's mailbox: the timeout tests' fault.
+	stall struct{ d time.Duration }
 )
 
 // traceActor is the actor of one trace. Its state is the run, which
@@ -82,8 +84,6 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *tracerExited:
 		a.disarm()
 		log.Debug("tracer exited", "trace_path", r.path())
-	case *messages.GetRunning:
-		ctx.Respond(&messages.GetRunningReply{Info: r.snapshot(), Found: true})
 	case *crash:
 		panic(fmt.Sprintf("injected crash in trace actor %s", r.path()))
 	case *actor.Restarting, *actor.Stopping:

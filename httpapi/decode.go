@@ -68,27 +68,35 @@ func decodeStrict(body []byte, v interface{}) error {
 }
 
 // traceTypeField is a trace type as the seed sends it: "BPF", "stap", or a
-// one-element array ["BPF"], in any letter case.
+// one-element array ["BPF"], in any letter case. It keeps the raw value so
+// that parse can name the field in its error.
 type traceTypeField struct {
-	set bool
-	typ messages.TraceType
+	raw json.RawMessage
 }
 
 func (t *traceTypeField) UnmarshalJSON(b []byte) error {
+	t.raw = append(t.raw[:0], b...)
+	return nil
+}
+
+// parse returns the trace type; field names the JSON key in errors.
+func (t traceTypeField) parse(field string) (messages.TraceType, error) {
+	if len(t.raw) == 0 || string(t.raw) == "null" {
+		return "", badRequest("%s: missing", field)
+	}
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := json.Unmarshal(t.raw, &s); err != nil {
 		var list []string
-		if err := json.Unmarshal(b, &list); err != nil || len(list) != 1 {
-			return errors.New(`must be "BPF" or "STAP" (or a one-element array of either)`)
+		if err := json.Unmarshal(t.raw, &list); err != nil || len(list) != 1 {
+			return "", badRequest(`%s: must be "BPF" or "STAP" (or a one-element array of either)`, field)
 		}
 		s = list[0]
 	}
 	typ, err := validate.TraceType(s)
 	if err != nil {
-		return err
+		return "", badRequest("%s: %v", field, err)
 	}
-	t.set, t.typ = true, typ
-	return nil
+	return typ, nil
 }
 
 // templateRequest is the body of PUT /trace. The seed spells functions
@@ -122,8 +130,9 @@ func decodeTemplate(body []byte) (messages.TemplateInfo, error) {
 	if fns == nil {
 		return messages.TemplateInfo{}, badRequest("functions: missing")
 	}
-	if !req.TraceType.set {
-		return messages.TemplateInfo{}, badRequest("traceType: missing")
+	typ, err := req.TraceType.parse("traceType")
+	if err != nil {
+		return messages.TemplateInfo{}, err
 	}
 	return messages.TemplateInfo{
 		Process:     *req.Process,
@@ -131,7 +140,7 @@ func decodeTemplate(body []byte) (messages.TemplateInfo, error) {
 		Environment: orEmpty(req.Environment),
 		Value:       orEmpty(req.Value),
 		Options:     orEmpty(req.Options),
-		TraceType:   req.TraceType.typ,
+		TraceType:   typ,
 	}, nil
 }
 

@@ -80,12 +80,16 @@ func TestDecodeStartRequest(t *testing.T) {
 	for _, tt := range tests {
 		var req startRequest
 		err := decodeStrict([]byte(tt.body), &req)
+		var typ messages.TraceType
+		if err == nil {
+			typ, err = req.TraceT.parse("traceT")
+		}
 		if (err != nil) != tt.wantErr {
-			t.Errorf("decodeStrict(%s) error = %v, want error %v", tt.body, err, tt.wantErr)
+			t.Errorf("decoding %s: error = %v, want error %v", tt.body, err, tt.wantErr)
 			continue
 		}
-		if err == nil && req.TraceT.typ != tt.typ {
-			t.Errorf("decodeStrict(%s) type = %q, want %q", tt.body, req.TraceT.typ, tt.typ)
+		if err == nil && typ != tt.typ {
+			t.Errorf("decoding %s: type = %q, want %q", tt.body, typ, tt.typ)
 		}
 	}
 }

@@ -63,18 +63,19 @@ func (s *Server) removeTemplate(w http.ResponseWriter, r *http.Request, _ httpro
 		s.writeFailure(w, r, err)
 		return
 	}
-	if !req.RemoveType.set {
-		s.writeFailure(w, r, badRequest("removeType: missing"))
+	typ, err := req.RemoveType.parse("removeType")
+	if err != nil {
+		s.writeFailure(w, r, err)
 		return
 	}
 	if req.RemoveID == nil {
 		s.writeFailure(w, r, badRequest("removeId: missing"))
 		return
 	}
-	err := s.opts.Templates.DeleteTemplate(r.Context(), req.RemoveType.typ, *req.RemoveID)
+	err = s.opts.Templates.DeleteTemplate(r.Context(), typ, *req.RemoveID)
 	if err != nil {
 		if errors.Is(err, persistence.ErrNotFound) {
-			err = fmt.Errorf("no %s template %d: %w", req.RemoveType.typ, *req.RemoveID, err)
+			err = fmt.Errorf("no %s template %d: %w", typ, *req.RemoveID, err)
 		}
 		s.writeFailure(w, r, err)
 		return

@@ -25,10 +25,12 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		s.writeFailure(w, r, err)
 		return
 	}
-	switch {
-	case !req.TraceT.set:
-		s.writeFailure(w, r, badRequest("traceT: missing"))
+	typ, err := req.TraceT.parse("traceT")
+	if err != nil {
+		s.writeFailure(w, r, err)
 		return
+	}
+	switch {
 	case req.TraceID == nil:
 		s.writeFailure(w, r, badRequest("traceId: missing"))
 		return
@@ -45,12 +47,12 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		mode = messages.Mode(*req.Mode)
 	}
 	t, err := s.opts.Templates.GetTemplate(r.Context(), *req.TraceID)
-	if err == nil && t.Info.TraceType != req.TraceT.typ {
+	if err == nil && t.Info.TraceType != typ {
 		err = persistence.ErrNotFound // addressed by (type, id): a type mismatch is an unknown id
 	}
 	if err != nil {
 		if errors.Is(err, persistence.ErrNotFound) {
-			err = fmt.Errorf("no %s template %d: %w", req.TraceT.typ, *req.TraceID, err)
+			err = fmt.Errorf("no %s template %d: %w", typ, *req.TraceID, err)
 		}
 		s.writeFailure(w, r, err)
 		return

@@ -288,15 +288,17 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		// extra state in the actor.
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
+		pending := -1 // traces still delivering at the last answer
 	wait:
 		for {
-			traces, lerr := rt.All(ctx)
-			if lerr == nil && len(traces) == 0 {
-				break
+			if traces, lerr := rt.All(ctx); lerr == nil {
+				if pending = len(traces); pending == 0 {
+					break
+				}
 			}
 			select {
 			case <-ctx.Done():
-				rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", len(traces))
+				rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", pending)
 				break wait
 			case <-tick.C:
 			}

@@ -57,6 +57,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen,
 		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "euid", os.Geteuid())
 
+	persistence.SetLogger(logger)
 	store, err := persistence.Open(ctx, cfg.Database.URL)
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)

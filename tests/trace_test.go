@@ -202,7 +202,7 @@ func TestBPFKillAndConcurrent(t *testing.T) {
 			}
 		}
 	})
-	if pids := processesRunning(".trace"); len(pids) > 0 {
+	if pids := processesRunning(e.TraceDir); len(pids) > 0 {
 		t.Errorf("tracer processes left behind: %v", pids)
 	}
 }

@@ -1,0 +1,33 @@
+// Package bench produces BENCHMARKS.md: the whole-process benchmarks of
+// lambda-endpoint, each result set against a baseline measured in the same
+// run so that it holds on a noisy shared machine.
+//
+// Everything lives in test files behind the build tag "bench", so that
+// "go test ./..." and "make test" never run it. "make bench" runs
+//
+//	go test -tags bench -run '^TestBenchReport$' -count=1 -timeout 40m -v ./tests/bench \
+//	    -args -out ../../BENCHMARKS.md -gobench ../../var/gobench.txt
+//
+// TestBenchReport builds the endpoint (without the race detector) and the
+// fake tracer, then measures, in sections:
+//
+//  1. the slowdown of a small C program (testdata/traced.c) under the
+//     generated bpftrace script of each trace mode, against a count-only
+//     script (the floor); needs root and bpftrace;
+//  2. the authenticated API's throughput and latency (in process, on
+//     loopback, SQLite store with 100 templates) with a repeated header and a
+//     fresh header per request, against the same handlers without auth;
+//  3. submission throughput of 256 MiB of tracer output from the real
+//     endpoint to a platformtest receiver, against a bare loop that PUTs the
+//     same chunk bodies over one keep-alive connection;
+//  4. scale: 1, 50 and 200 concurrent traces: delivery, RSS, CPU, threads
+//     and goroutines (from a SIGQUIT dump) of the endpoint process;
+//  5. start latency of POST /trace/start and the time to a tracer's first
+//     output line at the platform.
+//
+// A section that cannot run here (no root, no bpftrace) is reported as
+// skipped; under CI=true that is a failure. A missed target does not fail
+// the test: the report says by how much it was missed. A section that
+// breaks (an error, undelivered bytes) fails the test after the report is
+// written.
+package bench

@@ -230,8 +230,10 @@ func (r *run) finish(f finalState) {
 		r.rt.log.Error("recording final state in spool", "trace_path", r.path(), "err", err)
 	}
 	r.removeScript()
-	close(r.exited)
+	// Queued before the sender is released, so that this row never
+	// overtakes the finished one.
 	r.rt.recordRun(r, persistence.RunDelivering)
+	close(r.exited)
 }
 
 func (r *run) removeScript() {

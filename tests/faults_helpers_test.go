@@ -338,3 +338,54 @@ func unreadableSpools(dataDir string) []string {
 
 // mib formats a byte count for messages.
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// historyRun is the part of a GET /traces/history entry the tests read.
+type historyRun struct {
+	FilePath    string `json:"filePath"`
+	State       string `json:"state"`
+	Reason      string `json:"reason"`
+	Code        *int   `json:"code"`
+	BytesRead   int64  `json:"bytesRead"`
+	ChunksAcked int64  `json:"chunksAcknowledged"`
+	SHA256      string `json:"sha256"`
+}
+
+// historyOf returns the run history entry of path, if the endpoint lists
+// it among its latest 500 runs.
+func (e *endpoint) historyOf(path string) (historyRun, bool) {
+	st, b, _ := e.do("GET", "/traces/history?limit=500", "", nil)
+	if st != http.StatusOK {
+		return historyRun{}, false
+	}
+	var page struct {
+		Runs []historyRun `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		e.t.Fatalf("decoding the history %s: %v", b, err)
+	}
+	for _, r := range page.Runs {
+		if r.FilePath == path {
+			return r, true
+		}
+	}
+	return historyRun{}, false
+}
+
+// waitHistory waits until the history lists path in state and returns
+// the entry.
+func (e *endpoint) waitHistory(path, state string, within time.Duration) historyRun {
+	e.t.Helper()
+	var r historyRun
+	eventually(e.t, within, "the history to list "+path+" as "+state, func() bool {
+		var ok bool
+		r, ok = e.historyOf(path)
+		return ok && r.State == state
+	})
+	return r
+}
+
+// noTracerLeft requires that no process runs the script of path any more.
+func noTracerLeft(t *testing.T, path string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "no process running "+path, func() bool { return len(processesRunning(path)) == 0 })
+}

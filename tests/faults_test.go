@@ -82,6 +82,9 @@ func TestFaultPlatformRefusesAndSlow(t *testing.T) {
 		if n := p.Stats().Injected - injected; n != 8 {
 			t.Errorf("%d requests refused, want 8", n)
 		}
+		if rec.Duplicates != 0 {
+			t.Errorf("%d duplicates: a refused request is not delivered, so nothing needed a resend", rec.Duplicates)
+		}
 		if rec.Finished.Reason != "completed" {
 			t.Errorf("finished %+v", rec.Finished)
 		}
@@ -120,43 +123,71 @@ func TestFaultPlatformRefusesAndSlow(t *testing.T) {
 }
 
 // TestFaultCrashMidFlood kills the endpoint with SIGKILL in the middle of a
-// flood while the platform is down, then restarts it on the same data
-// directory: everything read before the crash is delivered, then finished
-// with reason interrupted, and the tracer did not survive.
+// flood, then restarts it on the same data directory: everything read
+// before the crash is delivered, then finished with reason interrupted, and
+// the tracer did not survive. With the platform down nothing was sent
+// before the crash; with it up, the crash lands mid-delivery and at most
+// the one chunk in flight (its acknowledgement lost) is sent twice.
 func TestFaultCrashMidFlood(t *testing.T) {
 	requireRoot(t)
-	p := newPlatform(t)
-	p.Stop()
-	data, db := t.TempDir(), stores(t)[persistencetest.SQLite]
-	e := startEndpoint(t, endpointOptions{DatabaseURL: db, PlatformURL: p.URL(), DataDir: data})
-	s := e.start("BPF", e.putTemplate(fakeTemplate(fmt.Sprintf("flood %d", 1<<30))), 600)
-	ri := e.waitInfo(s.FilePath, 60*time.Second, "4 MiB of the flood to be read", func(ri messages.RunningInfo) bool {
-		return ri.BytesRead >= 4<<20 && ri.PID > 0
-	})
-	e.Kill()
-	if ri.State != messages.StateRunning {
-		t.Fatalf("the flood was %q when the endpoint was killed, want running", ri.State)
-	}
-	eventually(t, 10*time.Second, "the tracer to die with the endpoint", func() bool { return !processAlive(ri.PID) })
+	for _, c := range []struct {
+		name          string
+		platformUp    bool
+		maxDuplicates int
+	}{
+		{"platform down", false, 0},
+		{"platform up", true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPlatform(t)
+			if !c.platformUp {
+				p.Stop()
+			}
+			data, db := t.TempDir(), stores(t)[persistencetest.SQLite]
+			e := startEndpoint(t, endpointOptions{DatabaseURL: db, PlatformURL: p.URL(), DataDir: data})
+			s := e.start("BPF", e.putTemplate(fakeTemplate(fmt.Sprintf("flood %d", 1<<30))), 600)
+			if c.platformUp {
+				waitRecord(t, p, s.FilePath, 60*time.Second, func(r platformtest.TraceRecord) bool { return r.ChunkCount >= 20 })
+			}
+			ri := e.waitInfo(s.FilePath, 60*time.Second, "4 MiB of the flood to be read", func(ri messages.RunningInfo) bool {
+				return ri.BytesRead >= 4<<20 && ri.PID > 0
+			})
+			e.Kill()
+			before := p.Trace(s.FilePath)
+			if ri.State != messages.StateRunning {
+				t.Fatalf("the flood was %q when the endpoint was killed, want running", ri.State)
+			}
+			eventually(t, 10*time.Second, "the tracer to die with the endpoint", func() bool { return !processAlive(ri.PID) })
+			noTracerLeft(t, s.FilePath)
 
-	if err := p.Restart(); err != nil {
-		t.Fatal(err)
+			if err := p.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			e2 := startEndpoint(t, endpointOptions{DatabaseURL: db, PlatformURL: p.URL(), DataDir: data})
+			rec := waitFinished(t, p, s.FilePath, 3*time.Minute)
+			if f := rec.Finished; f.Reason != "interrupted" || f.Code != 137 {
+				t.Errorf("finished %+v, want reason interrupted and code 137", f)
+			}
+			if rec.Duplicates > c.maxDuplicates {
+				t.Errorf("%d duplicates, want at most %d: only a chunk whose acknowledgement was lost may be sent again", rec.Duplicates, c.maxDuplicates)
+			}
+			if rec.Bytes < ri.BytesRead {
+				t.Errorf("delivered %d bytes; the endpoint had read %d before it was killed", rec.Bytes, ri.BytesRead)
+			}
+			if rec.Bytes >= 1<<30 {
+				t.Errorf("delivered the whole flood (%d bytes): the tracer outlived the crash", rec.Bytes)
+			}
+			checkFloodPrefix(t, rec.Data)
+			checkProof(t, rec)
+			t.Logf("read %s before the kill, %d chunks delivered before it; delivered %s in %d chunks, %d duplicates",
+				mib(ri.BytesRead), before.ChunkCount, mib(rec.Bytes), rec.ChunkCount, rec.Duplicates)
+			waitSpoolRemoved(t, spoolDir(data, s.FilePath))
+			h := e2.waitHistory(s.FilePath, "interrupted", 30*time.Second)
+			if h.Reason != "interrupted" || h.SHA256 != rec.SHA256 || h.ChunksAcked != rec.ChunkCount {
+				t.Errorf("history %+v; the platform holds %d chunks with sha256 %s", h, rec.ChunkCount, rec.SHA256)
+			}
+		})
 	}
-	startEndpoint(t, endpointOptions{DatabaseURL: db, PlatformURL: p.URL(), DataDir: data})
-	rec := waitFinished(t, p, s.FilePath, 3*time.Minute)
-	if f := rec.Finished; f.Reason != "interrupted" || f.Code != 137 {
-		t.Errorf("finished %+v, want reason interrupted and code 137", f)
-	}
-	if rec.Bytes < ri.BytesRead {
-		t.Errorf("delivered %d bytes; the endpoint had read %d before it was killed", rec.Bytes, ri.BytesRead)
-	}
-	if rec.Bytes >= 1<<30 {
-		t.Errorf("delivered the whole flood (%d bytes): the tracer outlived the crash", rec.Bytes)
-	}
-	checkFloodPrefix(t, rec.Data)
-	checkProof(t, rec)
-	t.Logf("read %s before the kill, delivered %s in %d chunks", mib(ri.BytesRead), mib(rec.Bytes), rec.ChunkCount)
-	waitSpoolRemoved(t, spoolDir(data, s.FilePath))
 }
 
 // TestFaultCorruptSpoolTail damages the spool of a trace on disk while the
@@ -180,6 +211,18 @@ func TestFaultCorruptSpoolTail(t *testing.T) {
 		{"byte flipped in the last record", func(t *testing.T, seg string, recs []spoolRecord) int {
 			last := recs[len(recs)-1]
 			flipByte(t, seg, last.Off+recordHeaderLen+int64(len(last.Data))/2)
+			return len(recs) - 1
+		}},
+		{"byte flipped in a middle record", func(t *testing.T, seg string, recs []spoolRecord) int {
+			// Nothing after damage can be trusted: the numbering must
+			// stay gapless, so the valid prefix ends before it.
+			mid := len(recs) / 2
+			flipByte(t, seg, recs[mid].Off+recordHeaderLen+int64(len(recs[mid].Data))/3)
+			return mid
+		}},
+		{"record header damaged", func(t *testing.T, seg string, recs []spoolRecord) int {
+			last := recs[len(recs)-1]
+			flipByte(t, seg, last.Off+13) // the length field
 			return len(recs) - 1
 		}},
 		{"garbage appended", func(t *testing.T, seg string, recs []spoolRecord) int {
@@ -245,6 +288,9 @@ func TestFaultCorruptSpoolTail(t *testing.T) {
 			checkProof(t, rec)
 			if f := rec.Finished; f.Reason != "completed" || f.Code != 0 {
 				t.Errorf("finished %+v, want the real end: reason completed, code 0", f)
+			}
+			if rec.Duplicates != 0 {
+				t.Errorf("%d duplicates", rec.Duplicates)
 			}
 			if bad := unreadableSpools(data); len(bad) > 0 {
 				t.Errorf("spools moved aside as unreadable: %v", bad)
@@ -430,10 +476,12 @@ func TestFaultDatabaseCut(t *testing.T) {
 	proxy := persistencetest.NewProxy(t, stores(t)[persistencetest.Postgres])
 	p := newPlatform(t)
 	e := startEndpoint(t, endpointOptions{DatabaseURL: proxy.URL(), PlatformURL: p.URL()})
-	const lines = 200
+	const lines, shortLines = 200, 60
 	id := e.putTemplate(fakeTemplate(fmt.Sprintf("lines %d 50ms", lines)))
 	s := e.start("BPF", id, 600)
 	waitRecord(t, p, s.FilePath, 30*time.Second, func(r platformtest.TraceRecord) bool { return r.ChunkCount >= 1 })
+	// A short trace that ends while the database is away.
+	short := e.start("BPF", e.putTemplate(fakeTemplate(fmt.Sprintf("lines %d 50ms", shortLines))), 600)
 
 	proxy.Close()
 	unavailable := func(method, path, body string) {
@@ -455,6 +503,14 @@ func TestFaultDatabaseCut(t *testing.T) {
 	unavailable("GET", "/traces", "")
 	unavailable("PUT", "/trace", fakeTemplate("lines 1 1ms"))
 	unavailable("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":60}`, id))
+	unavailable("GET", "/traces/history", "")
+
+	rec := waitFinished(t, p, short.FilePath, 60*time.Second)
+	checkSeqs(t, rec.Data, shortLines, false)
+	checkProof(t, rec)
+	if f := rec.Finished; f.Reason != "completed" || f.Code != 0 {
+		t.Errorf("short trace finished %+v during the outage, want reason completed and code 0", f)
+	}
 
 	during := p.Trace(s.FilePath).ChunkCount
 	waitRecord(t, p, s.FilePath, 30*time.Second, func(r platformtest.TraceRecord) bool { return r.ChunkCount >= during+2 })
@@ -468,12 +524,36 @@ func TestFaultDatabaseCut(t *testing.T) {
 		return st == http.StatusOK && bytes.Contains(b, []byte(fmt.Sprintf(`"traceNo":%d`, id)))
 	})
 	e.putTemplate(fakeTemplate("lines 1 1ms"))
+	// Nothing refused during the outage was stored: the long and the
+	// short trace's templates and the one just stored.
+	var templates []json.RawMessage
+	e.mustJSON("GET", "/traces", "", http.StatusOK, &templates)
+	if len(templates) != 3 {
+		t.Errorf("%d templates after the outage, want 3 (a PUT answered 503 must store nothing)", len(templates))
+	}
 
-	rec := waitFinished(t, p, s.FilePath, 60*time.Second)
+	rec = waitFinished(t, p, s.FilePath, 60*time.Second)
 	checkSeqs(t, rec.Data, lines, false)
 	checkProof(t, rec)
 	if f := rec.Finished; f.Reason != "completed" || f.Code != 0 {
 		t.Errorf("finished %+v, want reason completed and code 0", f)
+	}
+	// The run history is written again once the database is back.
+	if h := e.waitHistory(s.FilePath, "finished", 30*time.Second); h.SHA256 != rec.SHA256 || h.ChunksAcked != rec.ChunkCount {
+		t.Errorf("history %+v; the platform holds %d chunks with sha256 %s", h, rec.ChunkCount, rec.SHA256)
+	}
+	// Every started trace is a row of the runs table (issue 4), also one
+	// whose rows fell due while the database was away.
+	var h historyRun
+	var listed bool
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if h, listed = e.historyOf(short.FilePath); listed && h.State == "finished" {
+			break
+		}
+	}
+	if !listed || h.State != "finished" {
+		t.Errorf("the trace that started just before the database outage and finished during it is %q in the run history (listed %v), want finished: its history rows were dropped, not written once the database came back",
+			h.State, listed)
 	}
 }
 
@@ -495,13 +575,9 @@ func TestFaultShutdownPlatformDown(t *testing.T) {
 	if code := e.Stop(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
-	took := time.Since(began)
-	// shutdown-timeout is 10 s; the slack is for a loaded machine, not a
-	// performance goal.
-	if took > 40*time.Second {
-		t.Errorf("the endpoint took %s to stop; shutdown-timeout is 10s", took)
-	}
+	took := time.Since(began) // reported, not asserted: Stop itself fails on a hang
 	eventually(t, 10*time.Second, "the tracer to be gone", func() bool { return !processAlive(ri.PID) })
+	noTracerLeft(t, s.FilePath)
 	dir := spoolDir(data, s.FilePath)
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("the undelivered output is not in the spool: %v", err)
@@ -518,6 +594,9 @@ func TestFaultShutdownPlatformDown(t *testing.T) {
 	n := checkSeqs(t, rec.Data, -1, false)
 	if rec.Bytes < ri.BytesRead {
 		t.Errorf("delivered %d bytes; the endpoint had read %d before SIGTERM", rec.Bytes, ri.BytesRead)
+	}
+	if rec.Duplicates != 0 {
+		t.Errorf("%d duplicates: nothing reached the platform before the restart", rec.Duplicates)
 	}
 	checkProof(t, rec)
 	t.Logf("stopped in %s; delivered %d lines, %d bytes; finished code %d", took.Round(time.Millisecond), n, rec.Bytes, rec.Finished.Code)

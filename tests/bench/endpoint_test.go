@@ -1,0 +1,297 @@
+//go:build bench
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// endpointOptions shape one endpoint process.
+type endpointOptions struct {
+	PlatformURL string
+	BPFPath     string // default: the fake tracer
+	Extra       string // more [lambda] TOML lines
+}
+
+// endpoint is a running lambda-endpoint process, stopped when its test ends.
+type endpoint struct {
+	t      *testing.T
+	URL    string
+	header string
+	client *http.Client
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	done   chan struct{}
+}
+
+// syncBuffer collects the endpoint's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startEndpoint writes a 0600 config (SQLite store, the fake tracer for
+// both tracer types) and starts the endpoint binary, waiting until it
+// answers HTTP; it has not verified any Authorization header yet.
+func startEndpoint(t *testing.T, env *benchEnv, o endpointOptions) *endpoint {
+	t.Helper()
+	dir := t.TempDir()
+	traceDir := filepath.Join(dir, "traces")
+	if err := os.MkdirAll(traceDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	if o.BPFPath == "" {
+		o.BPFPath = env.FakeBin
+	}
+	cfg := fmt.Sprintf(`[server]
+listen = %q
+log-level = "warn"
+shutdown-timeout = "20s"
+
+[database]
+url = %q
+
+[lambda]
+endpoint-uuid = %q
+secret = %q
+platform-url = %q
+submit-chunk-size = 51200
+bpf-path = %q
+stap-path = %q
+trace-dir = %q
+data-dir = %q
+kill-grace = "2s"
+retry-min = "50ms"
+retry-max = "500ms"
+%s
+`, addr, "sqlite://"+filepath.Join(dir, "bench.db"), benchUUID, benchSecret, o.PlatformURL,
+		o.BPFPath, env.FakeBin, traceDir, filepath.Join(dir, "data"), o.Extra)
+	cfgPath := filepath.Join(dir, "lambda.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &endpoint{
+		t: t, URL: "http://" + addr, header: env.Header, log: &syncBuffer{}, done: make(chan struct{}),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second},
+	}
+	e.cmd = exec.Command(env.EndpointBin, "serve", "--config", cfgPath)
+	e.cmd.Stdout = e.log
+	e.cmd.Stderr = e.log
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = e.cmd.Wait()
+		close(e.done)
+	}()
+	t.Cleanup(func() {
+		e.Stop()
+		if t.Failed() {
+			t.Logf("endpoint log (tail):\n%s", tail(e.log.String(), 8000))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-e.done:
+			t.Fatalf("endpoint exited at start:\n%s", e.log.String())
+		default:
+		}
+		// Up when it answers at all: an unauthenticated request (401)
+		// costs no argon2 verification, so a fresh endpoint stays as
+		// fresh as it started.
+		if res, err := e.client.Get(e.URL + "/heartbeat"); err == nil {
+			res.Body.Close()
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// PID is the endpoint's process id.
+func (e *endpoint) PID() int { return e.cmd.Process.Pid }
+
+// Stop sends SIGTERM and waits for the exit (SIGKILL after 60 s).
+func (e *endpoint) Stop() {
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(60 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+// goroutineCount is what a goroutine dump holds.
+type goroutineCount struct {
+	Total int
+	HTTP  int // serving or holding a keep-alive HTTP connection
+}
+
+// Goroutines makes the endpoint dump its goroutines (SIGQUIT, which also
+// ends it) and counts them.
+func (e *endpoint) Goroutines() (goroutineCount, error) {
+	var c goroutineCount
+	_ = e.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-e.done:
+	case <-time.After(30 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+		return c, fmt.Errorf("the endpoint did not exit on SIGQUIT")
+	}
+	for _, block := range strings.Split(e.log.String(), "\n\n") {
+		if !strings.HasPrefix(block, "goroutine ") {
+			continue
+		}
+		c.Total++
+		if strings.Contains(block, "net/http.(*persistConn)") || strings.Contains(block, "net/http.(*conn).serve") {
+			c.HTTP++
+		}
+	}
+	if c.Total == 0 {
+		return c, fmt.Errorf("no goroutine dump in the endpoint's output")
+	}
+	return c, nil
+}
+
+// do sends a request with the valid Authorization header.
+func (e *endpoint) do(method, path, body string) (int, []byte, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, e.URL+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", e.header)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := e.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// mustJSON sends a request, requires status want and decodes the answer
+// into out (if not nil).
+func (e *endpoint) mustJSON(method, path, body string, want int, out any) {
+	e.t.Helper()
+	st, b, err := e.do(method, path, body)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if st != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, st, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decoding %s: %v", method, path, b, err)
+		}
+	}
+}
+
+// putFakeTemplate stores a BPF template that makes the fake tracer run
+// mode (BPFTRACE_FAKE_MODE) and returns its id. more adds environment
+// variables (name, value pairs).
+func (e *endpoint) putFakeTemplate(process, mode string, more ...string) int64 {
+	e.t.Helper()
+	names := []string{"BPFTRACE_FAKE_MODE"}
+	values := []string{mode}
+	for i := 0; i+1 < len(more); i += 2 {
+		names = append(names, more[i])
+		values = append(values, more[i+1])
+	}
+	body, _ := json.Marshal(map[string]any{
+		"process": process, "functions": []string{"main"}, "environment": names,
+		"value": values, "options": []string{}, "traceType": "BPF",
+	})
+	var res struct {
+		TraceNo int64 `json:"traceNo"`
+	}
+	e.mustJSON("PUT", "/trace", string(body), http.StatusCreated, &res)
+	return res.TraceNo
+}
+
+// startResult is the answer of POST /trace/start.
+type startResult struct {
+	Thread   int64  `json:"thread"`
+	FilePath string `json:"filePath"`
+}
+
+// start starts template id for lasting seconds; it returns the answer and
+// how long the request took.
+func (e *endpoint) start(id int64, lasting int) (startResult, time.Duration, error) {
+	body := fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":%d}`, id, lasting)
+	t0 := time.Now()
+	st, b, err := e.do("POST", "/trace/start", body)
+	took := time.Since(t0)
+	var r startResult
+	if err != nil {
+		return r, took, err
+	}
+	if st != http.StatusOK {
+		return r, took, fmt.Errorf("POST /trace/start: status %d: %s", st, b)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, took, fmt.Errorf("decoding start answer %s: %w", b, err)
+	}
+	return r, took, nil
+}

@@ -94,7 +94,7 @@ func (r *run) pump(proc *tracer.Process) {
 					r.stop(messages.ReasonSpoolFull)
 				} else {
 					r.rt.log.Error("appending to spool: stopping trace", "trace_path", r.path(), "err", err)
-					r.stop(messages.ReasonSpoolFull)
+					r.stop(messages.ReasonSpoolError)
 				}
 				return
 			}
@@ -116,11 +116,8 @@ func (r *run) pump(proc *tracer.Process) {
 			}
 			_ = dl.SetReadDeadline(d)
 		}
-		if cap(buf)-len(buf) < readSize {
-			// cut() always leaves less than size bytes, so this only
-			// happens after a drop; keep the buffer bounded anyway.
-			emit(true)
-		}
+		// emit leaves fewer than size bytes in buf (a drop leaves none),
+		// so there is always room for a whole read.
 		n, err := out.Read(buf[len(buf):cap(buf)])
 		if n > 0 && st != nil && !full {
 			// Staged before it counts as read: a crash from here on

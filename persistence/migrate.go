@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/migrate"
 )
 
@@ -67,6 +68,13 @@ func runMigrations(ctx context.Context, db *bun.DB, fsys fs.FS, guard migrationG
 		}
 	}()
 
+	if db.Dialect().Name() == dialect.SQLite {
+		// Write-ahead logging lets readers proceed while a write commits;
+		// it sticks to the file, so setting it once here is enough.
+		if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+			return fmt.Errorf("enabling write-ahead logging: %w", classify(err))
+		}
+	}
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("initialising migration tables: %w", classify(err))
 	}

@@ -22,7 +22,11 @@ const sqliteMemory = ":memory:"
 // sqlite3 shell) proceed during writes; foreign_keys is off by default in
 // SQLite. _txlock=immediate makes transactions take the write lock up front
 // so two writers never deadlock upgrading a read lock.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_txlock=immediate"
+// sqlitePragmas apply to every connection. WAL is not among them: it is a
+// property of the database file, set once under the migration guard (see
+// runMigrations), because switching a fresh file to WAL from several
+// processes at once can fail with SQLITE_BUSY without waiting.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // openSQLite builds a Store on a sqlite:// URL. The pool holds exactly one
 // connection: SQLite has one writer at a time, and serialising in

@@ -25,11 +25,18 @@ run: build
 ## test: vet, then every test with the race detector (real PostgreSQL, SQLite, bpftrace)
 test:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags bench ./tests/bench
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-## bench: the benchmarks (not part of test)
+## bench: the Go benchmarks of every package, then the whole-process benchmarks of
+##        tests/bench (root, bpftrace and gcc for the traced-program section);
+##        writes BENCHMARKS.md (not part of test)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+	@mkdir -p $(RUNDIR)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS) >$(RUNDIR)/gobench.txt; \
+	  s=$$?; cat $(RUNDIR)/gobench.txt; exit $$s
+	BENCH_OUT=$(CURDIR)/BENCHMARKS.md BENCH_GOBENCH=$(CURDIR)/$(RUNDIR)/gobench.txt \
+	  $(GO) test -tags bench -run '^TestBenchReport$$' -count=1 -timeout 60m -v ./tests/bench
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 20s)
 FUZZTIME ?= 20s
@@ -44,6 +51,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags bench ./tests/bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -47,28 +47,19 @@ func (s *Spool) ack(no int64) error {
 	}
 	seg, e, err := s.locate(no)
 	prev := s.ackHash
+	var next []byte
+	if len(s.appendHashes) > 0 && s.appendHashFrom == no {
+		// Hashed when appended: no need to read the chunk back.
+		next = s.appendHashes[0]
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-
-	// Only Ack deletes segments and ackMu is held, so the chunk's segment
-	// stays; a concurrent Close may still close it.
-	data, err := readRecord(seg.f, int64(e.off), e.n, no)
-	if err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			return ErrClosed
+	if next == nil {
+		if next, err = s.hashChunk(seg, e, no, prev); err != nil {
+			return err
 		}
-		return err
-	}
-	h, err := restoreHash(prev)
-	if err != nil {
-		return err
-	}
-	h.Write(data)
-	next, err := hashState(h)
-	if err != nil {
-		return err
 	}
 
 	s.mu.Lock()
@@ -82,8 +73,33 @@ func (s *Spool) ack(no int64) error {
 		return err
 	}
 	s.acked, s.ackedBytes, s.ackHash = st.acked, st.ackedBytes, st.hashState
+	if len(s.appendHashes) > 0 && s.appendHashFrom == no {
+		s.appendHashes[0] = nil
+		s.appendHashes = s.appendHashes[1:]
+		s.appendHashFrom++
+	}
 	s.dropAcked()
 	return nil
+}
+
+// hashChunk reads chunk no back and returns the SHA-256 state prev extended
+// with it: for chunks recovered by Open, whose running state after each one
+// is not known. Only Ack deletes segments and ackMu is held, so the chunk's
+// segment stays; a concurrent Close may still close it.
+func (s *Spool) hashChunk(seg *segment, e entry, no int64, prev []byte) ([]byte, error) {
+	data, err := readRecord(seg.f, int64(e.off), e.n, no)
+	if err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	h, err := restoreHash(prev)
+	if err != nil {
+		return nil, err
+	}
+	h.Write(data)
+	return hashState(h)
 }
 
 // dropAcked deletes the segments, other than the last, whose chunks are

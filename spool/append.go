@@ -64,6 +64,12 @@ func (s *Spool) append(data []byte) (int64, error) {
 	s.index = append(s.index, entry{off: uint32(seg.size), n: uint32(len(data))})
 	seg.size += size
 	s.hash.Write(data)
+	if state, err := hashState(s.hash); err == nil {
+		if len(s.appendHashes) == 0 {
+			s.appendHashFrom = s.next
+		}
+		s.appendHashes = append(s.appendHashes, state)
+	}
 	s.next++
 	s.bytes += int64(len(data))
 	s.wake()

@@ -36,11 +36,17 @@ type Spool struct {
 	acked      int64      // chunks acknowledged
 	ackedBytes int64      // their bytes
 	ackHash    []byte     // marshalled SHA-256 state over the acknowledged chunks
-	state      *stateFile
-	dataDirty  bool          // appended since the last fsync (SyncInterval)
-	stateDirty bool          // state written since the last fsync (SyncInterval)
-	notify     chan struct{} // closed and replaced on every Append, Seal and Close
-	hdr        [recordHeaderSize]byte
+	// appendHashes holds, for the chunks appended by this Spool and not yet
+	// acknowledged, the marshalled SHA-256 state after each one (chunk
+	// appendHashFrom+i is appendHashes[i]), so that Ack need not read a
+	// chunk back to hash it. Chunks recovered by Open have none.
+	appendHashes   [][]byte
+	appendHashFrom int64
+	state          *stateFile
+	dataDirty      bool          // appended since the last fsync (SyncInterval)
+	stateDirty     bool          // state written since the last fsync (SyncInterval)
+	notify         chan struct{} // closed and replaced on every Append, Seal and Close
+	hdr            [recordHeaderSize]byte
 
 	stop chan struct{} // closed by Close to stop the flusher
 	done chan struct{} // closed by the flusher when it returns

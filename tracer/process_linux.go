@@ -154,9 +154,8 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 		p.cg.closeFD()
 	}
 	if err != nil {
-		runtime.UnlockOSThread()
 		started <- err
-		return
+		return // still locked: the runtime ends the thread
 	}
 	p.pid = cmd.Process.Pid
 	go p.readStderr(stderrR)
@@ -173,7 +172,9 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	}
 	p.mu.Unlock()
 	werr := cmd.Wait()
-	runtime.UnlockOSThread()
+	// The thread stays locked: when this goroutine returns, the runtime
+	// ends the thread instead of keeping it idle, so a host that ran many
+	// traces does not keep one OS thread per trace it ever ran.
 
 	exit := exitStatus(cmd.ProcessState, werr)
 	p.drainStderr(stderrR)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -136,6 +137,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Start-up work (the outgoing argon2 hash alone takes 4 MiB, migrations,
+	// recovery) is done: give that memory back, an agent should sit light
+	// on the host it watches.
+	debug.FreeOSMemory()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

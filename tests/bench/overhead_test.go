@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,18 +24,19 @@ import (
 
 const (
 	overheadCalls = 100000 // calls of f per run of the traced program
-	overheadReps  = 3      // runs per way of tracing; the median counts
+	overheadReps  = 5      // rounds; each runs every way once
 )
 
 // overheadWay is one way of running the traced program.
 type overheadWay struct {
 	Name   string
-	Script []byte // nil: untraced
+	Script []byte   // nil: untraced
+	Env    []string // more environment for bpftrace
 	Target float64
 	Err    string // why this way cannot run ("not available")
 	Runs   []time.Duration
-	Lost   string // bpftrace's lost-event reports, if any
-	Output int64  // bytes the tracer printed in the last run
+	ByRep  map[int]time.Duration // Runs by round, for per-round ratios
+	Traced []tracedRun           // what each run under bpftrace printed
 }
 
 // benchOverhead measures how much slower testdata/traced.c runs under the
@@ -44,8 +47,9 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 		"(`uprobe:BIN:f { @c = count(); } uretprobe:BIN:f { @r = count(); }`, the floor: the cost of the "+
 		"probes themselves) and under the script `tracer.Script` generates for each trace mode. bpftrace "+
 		"is started, the run begins 1 s after it printed \"Attaching\", and it is stopped after the run; "+
-		"its stdout is read as fast as possible, as the endpoint does. %d rounds, the ways interleaved in each round; "+
-		"medians. Ratios are to the floor.", overheadCalls, overheadReps)
+		"its stdout is read as fast as possible, as the endpoint does, and it is stopped once its output has been quiet for 0.5 s. %d rounds, the ways interleaved in each round; "+
+		"the value is the median run time, the ratio the median of the per-round ratios to the floor (runs of one round are "+
+		"seconds apart, so a change in the machine's load affects both alike).", overheadCalls, overheadReps)
 	if os.Geteuid() != 0 {
 		missing(t, s, "needs root to attach uprobes")
 		return
@@ -79,6 +83,12 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 			w.Err = err.Error()
 		}
 		ways = append(ways, w)
+		if m.mode == messages.ModeEvents {
+			// The same script with a perf ring buffer large enough that
+			// bpftrace loses no event: what printing every event costs.
+			ways = append(ways, &overheadWay{Name: "mode events, lossless (BPFTRACE_PERF_RB_PAGES=8192)",
+				Script: w.Script, Env: []string{"BPFTRACE_PERF_RB_PAGES=8192"}, Err: w.Err})
+		}
 	}
 	for i, w := range ways {
 		if w.Script != nil {
@@ -99,13 +109,10 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 			if w.Script == nil {
 				d, err = runTraced(bin)
 			} else {
-				var out int64
-				var stderr string
-				d, out, stderr, err = runUnderBpftrace(bpftrace, string(w.Script), bin)
-				w.Output = out
-				if lost := lostEvents(stderr); lost != "" {
-					w.Lost = lost
-				}
+				var tr tracedRun
+				tr, err = runUnderBpftrace(bpftrace, string(w.Script), bin, w.Env)
+				d = tr.Took
+				w.Traced = append(w.Traced, tr)
 			}
 			if err != nil {
 				t.Errorf("%s, round %d: %v", w.Name, rep+1, err)
@@ -113,6 +120,10 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 				continue
 			}
 			w.Runs = append(w.Runs, d)
+			if w.ByRep == nil {
+				w.ByRep = map[int]time.Duration{}
+			}
+			w.ByRep[rep] = d
 			t.Logf("%s round %d: %s", w.Name, rep+1, fmtDur(d))
 		}
 	}
@@ -129,13 +140,12 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 			continue
 		}
 		m := median(w.Runs)
-		r := row{Name: w.Name, Value: fmtDur(m), Baseline: fmtDur(floor), Ratio: ratio(float64(m), float64(floor))}
+		r := row{Name: w.Name, Value: fmtDur(m), Baseline: fmtDur(floor), Ratio: roundRatio(w, ways[1])}
 		switch i {
 		case 0: // untraced: no baseline
 			r.Baseline, r.Ratio = "", math.NaN()
 		case 1: // the floor, against the untraced run
-			untraced := median(ways[0].Runs)
-			r.Baseline, r.Ratio = fmtDur(untraced)+" (untraced)", ratio(float64(m), float64(untraced))
+			r.Baseline, r.Ratio = fmtDur(median(ways[0].Runs))+" (untraced)", roundRatio(w, ways[0])
 		}
 		if w.Target > 0 {
 			r.Target = fmt.Sprintf("≤ %.1fx", w.Target)
@@ -143,15 +153,41 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 		}
 		s.addRow(r)
 		runs := fmt.Sprintf("%s: runs %s", w.Name, fmtDurs(w.Runs))
-		if w.Script != nil {
-			runs += fmt.Sprintf("; the tracer printed %d bytes in the last run", w.Output)
-		}
-		if w.Lost != "" {
-			runs += "; bpftrace reported lost events: " + w.Lost
+		if len(w.Traced) > 0 {
+			var lines, lost []string
+			for _, tr := range w.Traced {
+				lines = append(lines, fmt.Sprint(tr.Lines))
+				lost = append(lost, fmt.Sprint(tr.Lost))
+			}
+			runs += fmt.Sprintf("; JSON lines printed per run: %s; events bpftrace reported lost: %s (last run: %s of output)",
+				strings.Join(lines, ", "), strings.Join(lost, ", "), fmtMiB(w.Traced[len(w.Traced)-1].Bytes))
 		}
 		s.note("%s", runs)
 	}
+	for _, w := range ways {
+		var lost int64
+		for _, tr := range w.Traced {
+			lost += tr.Lost
+		}
+		if lost > 0 {
+			s.note("%s: bpftrace lost %d events over the runs (its perf ring buffer was full: the program made events "+
+				"faster than bpftrace printed them), so this ratio understates what printing every event costs; the "+
+				"lossless row shows that cost for the events mode.", w.Name, lost)
+		}
+	}
 	s.note("The floor row's ratio is to the untraced run: the uprobe and uretprobe traps themselves (kernel entries on every call and return) are what any tracing costs; the modes' ratios show what their scripts add on top.")
+}
+
+// roundRatio is the median over rounds of w's run time divided by base's
+// in the same round.
+func roundRatio(w, base *overheadWay) float64 {
+	var rs []float64
+	for rep, d := range w.ByRep {
+		if b, ok := base.ByRep[rep]; ok && b > 0 {
+			rs = append(rs, float64(d)/float64(b))
+		}
+	}
+	return medianFloat(rs)
 }
 
 // runTraced runs the traced program once and returns its wall time.
@@ -167,74 +203,98 @@ func runTraced(bin string) (time.Duration, error) {
 	return d, nil
 }
 
+// tracedRun is one run of the program under bpftrace.
+type tracedRun struct {
+	Took   time.Duration // the program's wall time
+	Bytes  int64         // bytes bpftrace printed (after "Attaching")
+	Lines  int64         // JSON lines among them
+	Lost   int64         // events bpftrace reported lost ("Lost N events" on stdout)
+	Stderr string
+}
+
 // runUnderBpftrace starts bpftrace with script, runs the program once it
-// has attached (plus a second), stops bpftrace with SIGINT and returns the
-// program's wall time, the bytes bpftrace printed and its stderr.
-func runUnderBpftrace(bpftrace, script, bin string) (time.Duration, int64, string, error) {
+// has attached (plus a second), stops bpftrace with SIGINT and returns what
+// the run measured.
+func runUnderBpftrace(bpftrace, script, bin string, env []string) (tracedRun, error) {
+	var res tracedRun
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bpftrace, script)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, "", err
+		return res, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, 0, "", fmt.Errorf("starting bpftrace: %w", err)
+		return res, fmt.Errorf("starting bpftrace: %w", err)
 	}
 	attached := make(chan struct{})
-	var out int64
 	readDone := make(chan struct{})
+	var lastRead atomic.Int64 // unix nanoseconds of the last output
 	go func() {
 		defer close(readDone)
 		r := bufio.NewReaderSize(stdout, 64<<10)
+		isAttached := false
 		for {
-			line, err := r.ReadString('\n')
-			out += int64(len(line))
-			if strings.HasPrefix(line, "Attaching") {
-				close(attached)
-				break
+			line, err := r.ReadSlice('\n')
+			lastRead.Store(time.Now().UnixNano())
+			switch {
+			case !isAttached:
+				if bytes.HasPrefix(line, []byte("Attaching")) {
+					isAttached = true
+					close(attached)
+				}
+			default:
+				res.Bytes += int64(len(line))
+				if bytes.HasPrefix(line, []byte("{")) {
+					res.Lines++
+				} else if n, ok := lostCount(line); ok {
+					res.Lost += n
+				}
 			}
-			if err != nil {
+			if err != nil && err != bufio.ErrBufferFull {
 				return
 			}
 		}
-		n, _ := io.Copy(io.Discard, r)
-		out += n
 	}()
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		<-readDone
 		_ = cmd.Wait()
+		res.Stderr = stderr.String()
 	}
 	select {
 	case <-attached:
 	case <-readDone:
 		stop()
-		return 0, 0, stderr.String(), fmt.Errorf("bpftrace ended before attaching: %s", stderr.String())
+		return res, fmt.Errorf("bpftrace ended before attaching: %s", res.Stderr)
 	case <-ctx.Done():
 		stop()
-		return 0, 0, stderr.String(), fmt.Errorf("bpftrace did not attach: %s", stderr.String())
+		return res, fmt.Errorf("bpftrace did not attach: %s", res.Stderr)
 	}
 	time.Sleep(time.Second)
-	d, err := runTraced(bin)
-	stop()
-	if err != nil {
-		return 0, out, stderr.String(), err
+	res.Took, err = runTraced(bin)
+	// Let bpftrace print what its ring buffer still holds: SIGINT ends it
+	// without draining.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if time.Since(time.Unix(0, lastRead.Load())) > 500*time.Millisecond {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return d, out, stderr.String(), nil
+	stop()
+	return res, err
 }
 
-// lostEvents returns bpftrace's reports of lost events, if any.
-func lostEvents(stderr string) string {
-	var lost []string
-	for _, l := range strings.Split(stderr, "\n") {
-		if strings.Contains(l, "Lost") {
-			lost = append(lost, strings.TrimSpace(l))
-		}
+// lostCount parses bpftrace's "Lost N events" line.
+func lostCount(line []byte) (int64, bool) {
+	var n int64
+	if _, err := fmt.Sscanf(string(line), "Lost %d events", &n); err != nil {
+		return 0, false
 	}
-	return strings.Join(lost, "; ")
+	return n, true
 }
 
 // buildTraced compiles testdata/traced.c into dir with gcc -O2 and returns

@@ -105,7 +105,7 @@ func TestBenchReport(t *testing.T) {
 		if err != nil {
 			t.Errorf("reading BENCH_GOBENCH: %v", err)
 		}
-		gobench = string(b)
+		gobench = goBenchLines(string(b))
 	}
 	md := renderReport(machine, done, gobench, time.Since(began))
 	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
@@ -216,4 +216,16 @@ func atMost(ratio, limit float64) *bool {
 func atLeast(ratio, limit float64) *bool {
 	ok := !math.IsNaN(ratio) && ratio >= limit
 	return &ok
+}
+
+// goBenchLines keeps the package and result lines of "go test -bench"
+// output (and failures).
+func goBenchLines(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "pkg: ") || strings.HasPrefix(l, "Benchmark") || strings.Contains(l, "FAIL") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

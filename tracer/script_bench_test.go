@@ -9,16 +9,16 @@ import (
 )
 
 // scriptBenchSpec is a spec with ten functions.
-func scriptBenchSpec(t messages.TraceType) ScriptSpec {
+func scriptBenchSpec(t messages.TraceType, mode messages.Mode) ScriptSpec {
 	fs := make([]string, 10)
 	for i := range fs {
 		fs[i] = fmt.Sprintf("function_%d", i)
 	}
-	return ScriptSpec{Type: t, Process: "/usr/local/bin/some-server", Functions: fs, Lasting: time.Hour}
+	return ScriptSpec{Type: t, Process: "/usr/local/bin/some-server", Functions: fs, Lasting: time.Hour, Mode: mode}
 }
 
-func BenchmarkScriptBPF(b *testing.B) {
-	spec := scriptBenchSpec(messages.BPF)
+// benchmarkScript measures Script for spec.
+func benchmarkScript(b *testing.B, spec ScriptSpec) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Script(spec); err != nil {
@@ -27,12 +27,21 @@ func BenchmarkScriptBPF(b *testing.B) {
 	}
 }
 
+func BenchmarkScriptBPF(b *testing.B) {
+	benchmarkScript(b, scriptBenchSpec(messages.BPF, ""))
+}
+
 func BenchmarkScriptSTAP(b *testing.B) {
-	spec := scriptBenchSpec(messages.STAP)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Script(spec); err != nil {
-			b.Fatal(err)
+	benchmarkScript(b, scriptBenchSpec(messages.STAP, ""))
+}
+
+// BenchmarkScriptModes measures the scripts of modes calls and summary.
+func BenchmarkScriptModes(b *testing.B) {
+	for _, typ := range []messages.TraceType{messages.BPF, messages.STAP} {
+		for _, mode := range []messages.Mode{messages.ModeCalls, messages.ModeSummary} {
+			b.Run(string(typ)+"/"+string(mode), func(b *testing.B) {
+				benchmarkScript(b, scriptBenchSpec(typ, mode))
+			})
 		}
 	}
 }

@@ -124,9 +124,10 @@ func scriptRunStap(t *testing.T, stap, kdir, file string, pass int) ([]byte, err
 }
 
 // TestScriptSTAPParses has SystemTap parse every golden STAP script (pass
-// 1), and elaborate those whose binary exists here (pass 2: probe points
-// resolved against the binary, tapset functions and @defined($return)
-// checked). Pass 4 would compile a kernel module and needs kernel headers.
+// 1), and elaborate and translate to C those whose binary exists here
+// (passes 2 and 3: probe points resolved against the binary, tapset
+// functions, @defined($return), variable and array types checked). Pass 4
+// would compile a kernel module and needs kernel headers.
 func TestScriptSTAPParses(t *testing.T) {
 	stap := scriptRequireStap(t)
 	kdir := scriptStapKernelDir(t)
@@ -147,10 +148,10 @@ func TestScriptSTAPParses(t *testing.T) {
 				return // the binary exists only in the spec
 			}
 			if _, err := os.Stat("/bin/bash"); err != nil {
-				t.Skipf("SKIPPING pass 2: /bin/bash is missing")
+				t.Skipf("SKIPPING passes 2 and 3: /bin/bash is missing")
 			}
-			if out, err := scriptRunStap(t, stap, kdir, file, 2); err != nil {
-				t.Fatalf("stap -p2 %s: %v\n%s", file, err, out)
+			if out, err := scriptRunStap(t, stap, kdir, file, 3); err != nil {
+				t.Fatalf("stap -p3 %s: %v\n%s", file, err, scriptTail(out, 4000))
 			}
 		})
 	}

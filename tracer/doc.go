@@ -3,11 +3,14 @@
 //
 // # Scripts
 //
-// Script is pure: from a ScriptSpec (tracer type, process, functions,
-// lasting) it returns a bpftrace or SystemTap program in which every probe
-// prints one line of JSON with one printf, plus a timer that ends the trace.
-// It validates again what it writes (package validate) rather than trusting
-// its caller.
+// Script turns a ScriptSpec (tracer type, process, functions, lasting,
+// mode) into a bpftrace or SystemTap program whose every output line is one
+// JSON object: mode events (the default) prints a line at each entry and
+// return, mode calls one line per completed call with its duration and
+// return value, mode summary nothing while the trace runs and, when it ends,
+// per function a call count and a log2 histogram of durations. It depends
+// only on its input and the machine's architecture, and validates again what
+// it writes (package validate) rather than trusting its caller.
 //
 // # Processes
 //

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,6 +200,44 @@ func TestBPFKillAndConcurrent(t *testing.T) {
 			entries, returns := checkEvents(t, rec.Data)
 			if rec.Finished.Code != 0 || entries == 0 || returns == 0 {
 				t.Errorf("%s: finished %+v with %d entries, %d returns", path, rec.Finished, entries, returns)
+			}
+		}
+	})
+	t.Run("modes", func(t *testing.T) {
+		st, body, _ := e.do("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":3,"mode":"bogus"}`, id), nil)
+		if st != http.StatusBadRequest || !strings.Contains(string(body), "mode") {
+			t.Errorf("unknown mode: %d %s", st, body)
+		}
+		paths := map[string]string{}
+		for _, mode := range []string{"calls", "summary"} {
+			var s started
+			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":3,"mode":%q}`, id, mode), http.StatusOK, &s)
+			paths[mode] = s.FilePath
+		}
+		for mode, path := range paths {
+			rec := waitFinished(t, p, path, 120*time.Second)
+			lines := 0
+			sc := bufio.NewScanner(bytes.NewReader(rec.Data))
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				if len(sc.Bytes()) == 0 || sc.Bytes()[0] != '{' {
+					continue
+				}
+				var ev map[string]interface{}
+				if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+					t.Fatalf("%s: line %q: %v", mode, sc.Text(), err)
+				}
+				want := "duration"
+				if mode == "summary" {
+					want = "hist"
+				}
+				if _, ok := ev[want]; !ok {
+					t.Fatalf("%s: line %q lacks %q", mode, sc.Text(), want)
+				}
+				lines++
+			}
+			if lines == 0 || rec.Finished.Code != 0 {
+				t.Errorf("%s: %d lines, finished %+v", mode, lines, rec.Finished)
 			}
 		}
 	})

@@ -4,6 +4,7 @@ BIN     := bin/lambda-endpoint
 CONFIG  := config/lambda.example.toml
 RUNDIR  := var
 PKGS    := ./...
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 .PHONY: all build run test test-short bench fuzz lint fmt clean
 
@@ -11,7 +12,7 @@ all: build
 
 ## build: compile bin/lambda-endpoint
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/lambda-endpoint
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lambda-endpoint
 
 ## run: the endpoint on the embedded SQLite store with the example config
 ##      (copied to a private 0600 file: configs holding secrets must not be world-readable)

@@ -150,6 +150,10 @@ func (r *run) pump(proc *tracer.Process) {
 			for len(buf) > 0 && !full {
 				emit(true)
 			}
+			if dropped := r.bytesDropped.Load(); dropped > 0 {
+				r.rt.log.Warn("tracer output dropped after the spool stopped taking it",
+					"trace_path", r.path(), "dropped_bytes", dropped)
+			}
 			if err := sp.Seal(); err != nil {
 				r.rt.log.Error("sealing spool", "trace_path", r.path(), "err", err)
 			}

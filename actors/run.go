@@ -200,9 +200,13 @@ func (r *run) wait(proc *tracer.Process) {
 	select {
 	case <-r.pumpDone:
 	case <-time.After(r.rt.opts.KillGrace):
-		// Something the tracer started still holds stdout open: kill the
-		// whole tree so the pump sees EOF.
-		proc.Kill()
+		// Something the tracer started still holds stdout open (it
+		// escaped the kill: no cgroup and a session of its own). Stop
+		// reading so the pump ends; what it wrote so far is spooled.
+		r.rt.log.Warn("tracer exited but its stdout stays open; closing it", "trace_path", r.path())
+		if err := proc.CloseStdout(); err != nil {
+			r.rt.log.Warn("closing tracer stdout", "trace_path", r.path(), "err", err)
+		}
 		<-r.pumpDone
 	}
 	r.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,5 +255,58 @@ func TestSlowRegistryTimesOut(t *testing.T) {
 			t.Fatalf("registry still not answering: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEscapedChildHoldingStdout: without a cgroup, children in sessions of
+// their own escape the kill and keep the tracer's stdout open. The trace
+// must still end (stdout is closed after the kill grace) and deliver what
+// was written.
+func TestEscapedChildHoldingStdout(t *testing.T) {
+	rt, p, _ := newTestRuntime(t, func(o *Options) { o.CgroupParent = "-" })
+	ch, unsubscribe := rt.Subscribe(1)
+	defer unsubscribe()
+	ctx := context.Background()
+	s, err := rt.Start(ctx, StartRequest{Template: fakeTemplate("fork 2 setsid"), Lasting: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rec, err := p.WaitFor(wctx, s.FilePath, func(r platformtest.TraceRecord) bool {
+		return bytes.Contains(r.Data, []byte(`"ready"`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var children []int
+	sc := bufio.NewScanner(bytes.NewReader(rec.Data))
+	for sc.Scan() {
+		var l struct{ Child int }
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Child > 0 {
+			children = append(children, l.Child)
+		}
+	}
+	t.Cleanup(func() {
+		for _, pid := range children {
+			syscall.Kill(pid, syscall.SIGKILL) // they escaped on purpose
+		}
+	})
+	if len(children) != 2 {
+		t.Fatalf("children %v", children)
+	}
+	if _, err := rt.Kill(ctx, s.FilePath); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-ch:
+		if f.Reason != messages.ReasonKilled {
+			t.Errorf("finished %+v", f)
+		}
+	case <-wctx.Done():
+		t.Fatal("the trace never ended while escaped children held its stdout")
+	}
+	if got := p.Trace(s.FilePath); got.Finished == nil || !bytes.Contains(got.Data, []byte(`"ready"`)) {
+		t.Errorf("platform record %+v", got.Finished)
 	}
 }

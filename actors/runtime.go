@@ -18,6 +18,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
@@ -305,6 +306,11 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		}
 		rt.cancel()
 		rt.wg.Wait()
+		// Every tracer is gone, and with it its cgroup: leave no empty
+		// parent behind on the host.
+		if rerr := tracer.RemoveCgroupParent(rt.opts.CgroupParent); rerr != nil {
+			rt.log.Warn("removing tracer cgroup parent", "err", rerr)
+		}
 		if perr := rt.system.Root.PoisonFuture(rt.registry).Wait(); perr != nil && err == nil {
 			err = fmt.Errorf("stopping registry: %w", perr)
 		}

@@ -285,3 +285,22 @@ func removeCgroupTree(dir string) error {
 	errs = append(errs, c.remove())
 	return errors.Join(errs...)
 }
+
+// RemoveCgroupParent removes the cgroup parent directory (resolved like
+// Command.CgroupParent) if it is empty, as an endpoint does when it stops:
+// the per-trace cgroups below it are gone once their tracers are. A parent
+// that still has cgroups, is missing, or is disabled ("-") is left alone.
+func RemoveCgroupParent(parent string) error {
+	dir, err := resolveCgroupParent(parent)
+	if errors.Is(err, errNoCgroup2) || (err == nil && dir == "") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing cgroup parent: %w", err)
+	}
+	if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) &&
+		!errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EBUSY) {
+		return fmt.Errorf("removing cgroup parent %s: %w", dir, err)
+	}
+	return nil
+}

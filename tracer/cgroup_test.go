@@ -4,6 +4,7 @@ package tracer
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,4 +74,41 @@ func FuzzParseCgroup2Mount(f *testing.F) {
 			t.Fatalf("mount %q is not a clean absolute path", got)
 		}
 	})
+}
+
+// TestRemoveCgroupParent removes an empty parent after its tracer is gone
+// and leaves one that still holds a cgroup.
+func TestRemoveCgroupParent(t *testing.T) {
+	parent := testCgroupParent(t)
+	requireCgroup(t, parent)
+	sub := filepath.Join(parent, "instance")
+	p := startFake(t, "exit 0", func(c *Command) { c.CgroupParent = sub })
+	if !p.Contained() {
+		t.Fatalf("tracer not contained: %v", p.ContainErr())
+	}
+	busy := filepath.Join(parent, "busy")
+	if err := os.Mkdir(busy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(busy, "trace"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait()
+	if err := RemoveCgroupParent(sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sub); !os.IsNotExist(err) {
+		t.Errorf("parent %s still there after its tracer exited: %v", sub, err)
+	}
+	if err := RemoveCgroupParent(busy); err != nil {
+		t.Fatalf("a parent with a cgroup below: %v", err)
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("a parent with a cgroup below was removed: %v", err)
+	}
+	os.Remove(filepath.Join(busy, "trace"))
+	os.Remove(busy)
+	if err := RemoveCgroupParent("-"); err != nil {
+		t.Errorf(`RemoveCgroupParent("-") = %v`, err)
+	}
 }

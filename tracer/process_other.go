@@ -25,3 +25,6 @@ func (p *Process) Kill() {}
 
 // Cleanup does nothing outside Linux.
 func Cleanup(parent string) error { return nil }
+
+// RemoveCgroupParent does nothing: cgroups are Linux only.
+func RemoveCgroupParent(parent string) error { return nil }

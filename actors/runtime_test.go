@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 const (
@@ -54,27 +54,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects the runtime's log lines for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newTestRuntime starts a Runtime whose BPF tracer is the fake tracer,
 // delivering to a test platform.
-func newTestRuntime(t *testing.T, mod func(*Options)) (*Runtime, *platformtest.Platform, *logBuffer) {
+func newTestRuntime(t *testing.T, mod func(*Options)) (*Runtime, *platformtest.Platform, *testsupport.SyncBuffer) {
 	t.Helper()
 	if setupErr != nil {
 		t.Fatal(setupErr)
@@ -91,7 +73,7 @@ func newTestRuntime(t *testing.T, mod func(*Options)) (*Runtime, *platformtest.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }))
 	dir := t.TempDir()

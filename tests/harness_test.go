@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/auth"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence/persistencetest"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 const (
@@ -118,36 +117,9 @@ type endpoint struct {
 	TraceDir string
 	DataDir  string
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *testsupport.SyncBuffer
 	done     chan struct{}
 	exitCode int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startEndpoint writes a 0600 config and starts the endpoint binary with it,
@@ -178,7 +150,7 @@ func startEndpoint(t *testing.T, o endpointOptions) *endpoint {
 	if err := os.MkdirAll(traceDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := testsupport.FreeAddr(t)
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 log-level = "debug"
@@ -205,7 +177,7 @@ retry-max = "500ms"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &endpoint{t: t, URL: "http://" + addr, TraceDir: traceDir, DataDir: o.DataDir, log: &syncBuffer{}, done: make(chan struct{})}
+	e := &endpoint{t: t, URL: "http://" + addr, TraceDir: traceDir, DataDir: o.DataDir, log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
 	e.cmd = exec.Command(endpointBin, "serve", "--config", cfgPath)
 	e.cmd.Env = append(os.Environ(), o.Env...)
 	e.cmd.Stdout = e.log

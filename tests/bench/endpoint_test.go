@@ -3,21 +3,20 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 // endpointOptions shape one endpoint process.
@@ -34,36 +33,8 @@ type endpoint struct {
 	header string
 	client *http.Client
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testsupport.SyncBuffer
 	done   chan struct{}
-}
-
-// syncBuffer collects the endpoint's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startEndpoint writes a 0600 config (SQLite store, the fake tracer for
@@ -76,7 +47,7 @@ func startEndpoint(t *testing.T, env *benchEnv, o endpointOptions) *endpoint {
 	if err := os.MkdirAll(traceDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	if o.BPFPath == "" {
 		o.BPFPath = env.FakeBin
 	}
@@ -108,7 +79,7 @@ retry-max = "500ms"
 		t.Fatal(err)
 	}
 	e := &endpoint{
-		t: t, URL: "http://" + addr, header: env.Header, log: &syncBuffer{}, done: make(chan struct{}),
+		t: t, URL: "http://" + addr, header: env.Header, log: &testsupport.SyncBuffer{}, done: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second},
 	}
 	e.cmd = exec.Command(env.EndpointBin, "serve", "--config", cfgPath)

@@ -1,0 +1,159 @@
+package binary
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
+)
+
+// DefaultMaxProbes is the most functions a template may probe, wildcards
+// expanded, when lambda.max-probes is not set.
+const DefaultMaxProbes = 40
+
+// MaxProbesLimit is the largest lambda.max-probes a configuration may set.
+const MaxProbesLimit = 4096
+
+// Checker is the preflight of templates against their binaries. Its zero
+// value is not usable; make one with NewChecker. It is safe for concurrent
+// use.
+type Checker struct {
+	maxProbes int
+	cache     *Cache
+}
+
+// NewChecker returns a Checker that allows at most maxProbes probed
+// functions per template (DefaultMaxProbes when maxProbes <= 0) and
+// remembers what it read in cache (a new DefaultCacheBytes cache when nil).
+func NewChecker(maxProbes int, cache *Cache) *Checker {
+	if maxProbes <= 0 {
+		maxProbes = DefaultMaxProbes
+	}
+	if cache == nil {
+		cache = NewCache(0)
+	}
+	return &Checker{maxProbes: maxProbes, cache: cache}
+}
+
+// MaxProbes is the checker's bound on probed functions.
+func (c *Checker) MaxProbes() int { return c.maxProbes }
+
+// Result is what a successful Check learnt about a template's binary.
+type Result struct {
+	// Identity is the binary's identity when it was checked.
+	Identity Identity
+	// Go reports a Go binary: no return probe may go into it.
+	Go bool
+	// Probes is the number of functions the template probes, wildcards
+	// expanded (a function named twice, e.g. by "x*" and "xmalloc", counts
+	// twice: it gets two probes).
+	Probes int
+}
+
+// Symbols returns the symbols of the binary at path and its identity, from
+// the cache when the file (by device, inode, size and mtime) was read
+// before.
+func (c *Checker) Symbols(path string) (*Symbols, Identity, error) {
+	id, err := Stat(path)
+	if err == nil {
+		if s, ok := c.cache.get(id); ok {
+			return s, id, nil
+		}
+	}
+	s, id, err := Inspect(path)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	c.cache.put(id, s)
+	return s, id, nil
+}
+
+// Check runs the preflight of info against the binary info.Process names
+// now: a readable ELF executable or shared library for this host's
+// architecture; every function name or wildcard matches at least one
+// function symbol; at most MaxProbes functions probed in all. info must
+// have passed validate.Template. Every refusal is a *validate.FieldError
+// (or an errors.Join of them, one per unmatched function) for "process",
+// "functions" or "functions[i]", matching validate.ErrInvalid.
+func (c *Checker) Check(info messages.TemplateInfo) (Result, error) {
+	s, id, err := c.Symbols(info.Process)
+	if err != nil {
+		return Result{}, processError(info.Process, err)
+	}
+	res := Result{Identity: id, Go: s.Go}
+	var unmatched []error
+	seen := make(map[string]bool, len(info.Functions))
+	for i, f := range info.Functions {
+		if seen[f] { // the script probes a repeated name once
+			continue
+		}
+		seen[f] = true
+		n := matches(info.TraceType, pattern(info.TraceType, f), s.Functions)
+		if n == 0 {
+			unmatched = append(unmatched, &validate.FieldError{Field: "functions[" + strconv.Itoa(i) + "]",
+				Reason: unmatchedReason(info, f, s)})
+			continue
+		}
+		res.Probes += n
+	}
+	if len(unmatched) == 1 {
+		return Result{}, unmatched[0]
+	}
+	if len(unmatched) > 1 {
+		return Result{}, errors.Join(unmatched...)
+	}
+	if res.Probes > c.maxProbes {
+		return Result{}, &validate.FieldError{Field: "functions", Reason: fmt.Sprintf(
+			"expand to %d functions to probe (counting the matches of every name and wildcard), more than the limit of %d (lambda.max-probes); name fewer functions or narrower wildcards",
+			res.Probes, c.maxProbes)}
+	}
+	return res, nil
+}
+
+// unmatchedReason says why f matches nothing in s.
+func unmatchedReason(info messages.TemplateInfo, f string, s *Symbols) string {
+	what := "function"
+	if hasWildcard(info.TraceType, pattern(info.TraceType, f)) {
+		what = "wildcard"
+	}
+	reason := fmt.Sprintf("%s %s matches no function symbol of %s (.symtab and .dynsym, %d functions)",
+		what, strconv.QuoteToASCII(f), info.Process, len(s.Functions))
+	if len(s.Functions) == 0 {
+		return reason + ": the binary is stripped of its symbols"
+	}
+	return reason + ": it may be misspelt, inlined by the compiler, or static and stripped; a function of a shared library is traced with that library as process"
+}
+
+// processError turns a failure to read the binary at p into a refusal of
+// the field process.
+func processError(p string, err error) error {
+	var reason string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		reason = "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		reason = "cannot be read (permission denied)"
+	case errors.Is(err, ErrNotRegular):
+		reason = "is not a regular file"
+	case errors.Is(err, ErrWrongArch), errors.Is(err, ErrNotELF):
+		reason = "is " + err.Error()
+	default:
+		reason = "cannot be read: " + strings.TrimPrefix(err.Error(), "open "+p+": ")
+	}
+	return &validate.FieldError{Field: "process", Reason: strconv.QuoteToASCII(p) + " " + reason}
+}
+
+// Mode checks that mode can trace the binary res describes without harming
+// it: on a Go binary only mode events (entry probes only) is allowed. A
+// refusal is a *validate.FieldError for "mode".
+func Mode(res Result, mode messages.Mode) error {
+	if !res.Go || mode == "" || mode == messages.ModeEvents {
+		return nil
+	}
+	return &validate.FieldError{Field: "mode", Reason: strconv.QuoteToASCII(string(mode)) +
+		" needs return probes, and this is a Go binary: a return probe (uretprobe, also behind SystemTap's .return) corrupts the goroutine stack and crashes the program; use mode events, which traces Go functions at entry only (measuring Go returns needs the native engine)"}
+}

@@ -1,0 +1,234 @@
+package binary
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Bounds on what Read accepts, so that a hostile file cannot make it
+// allocate without limit.
+const (
+	// MaxSymbolTableBytes is the largest symbol table (and its string
+	// table) Read loads: far beyond any real binary (libLLVM's .symtab is
+	// about 10 MB).
+	MaxSymbolTableBytes = 256 << 20
+	// maxSections is the most section headers Read accepts.
+	maxSections = 1 << 16
+)
+
+// ErrNotELF is wrapped by Read for a file that is not an ELF executable or
+// shared library, or is malformed.
+var ErrNotELF = errors.New("not an ELF executable or shared library")
+
+// ErrWrongArch is wrapped by Read for an ELF file built for another
+// architecture than the host's.
+var ErrWrongArch = errors.New("not built for this host's architecture")
+
+// Symbols is what the preflight needs of one binary.
+type Symbols struct {
+	// Functions are the names of the defined function symbols of .symtab
+	// and .dynsym, versions cut off, sorted and without duplicates.
+	Functions []string
+	// Go reports whether the binary was built by the Go toolchain.
+	Go bool
+	// Machine is the ELF machine, e.g. "EM_X86_64".
+	Machine string
+}
+
+// size is about how many bytes s holds in memory, for the cache's bound.
+func (s *Symbols) size() int64 {
+	n := int64(64)
+	for _, f := range s.Functions {
+		n += int64(len(f)) + 16
+	}
+	return n
+}
+
+// hostMachine is the ELF machine of the architecture this program runs on.
+func hostMachine() (elf.Machine, bool) {
+	switch runtime.GOARCH {
+	case "amd64":
+		return elf.EM_X86_64, true
+	case "arm64":
+		return elf.EM_AARCH64, true
+	case "386":
+		return elf.EM_386, true
+	case "arm":
+		return elf.EM_ARM, true
+	case "riscv64":
+		return elf.EM_RISCV, true
+	case "ppc64", "ppc64le":
+		return elf.EM_PPC64, true
+	case "s390x":
+		return elf.EM_S390, true
+	case "loong64":
+		return elf.EM_LOONGARCH, true
+	}
+	return 0, false
+}
+
+// hostClass is the ELF class of a native binary on this host.
+func hostClass() elf.Class {
+	switch runtime.GOARCH {
+	case "386", "arm":
+		return elf.ELFCLASS32
+	}
+	return elf.ELFCLASS64
+}
+
+// Read reads the function symbols of the ELF file r of size bytes. It
+// returns an error wrapping ErrNotELF for anything that is not a
+// well-formed ELF executable or shared library, and ErrWrongArch for one
+// built for another architecture. It never reads outside [0, size) and
+// loads at most MaxSymbolTableBytes per symbol or string table; it does not
+// panic on garbage.
+func Read(r io.ReaderAt, size int64) (s *Symbols, err error) {
+	defer func() {
+		// debug/elf is careful, but this input is hostile: a panic in a
+		// parser is a malformed file, not a crash of the endpoint. (The
+		// fuzz target calls read directly, so that such a panic is found.)
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("%w: malformed (%v)", ErrNotELF, p)
+		}
+	}()
+	return read(r, size)
+}
+
+// read is Read without the recover.
+func read(r io.ReaderAt, size int64) (*Symbols, error) {
+	f, err := elf.NewFile(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotELF, err)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return nil, fmt.Errorf("%w: it is an ELF file of type %s", ErrNotELF, f.Type)
+	}
+	if host, ok := hostMachine(); ok && (f.Machine != host || f.Class != hostClass()) {
+		return nil, fmt.Errorf("%w: it is built for %s (%s), this host is %s (%s)",
+			ErrWrongArch, f.Machine, f.Class, host, hostClass())
+	}
+	if len(f.Sections) > maxSections {
+		return nil, fmt.Errorf("%w: %d sections", ErrNotELF, len(f.Sections))
+	}
+	s := &Symbols{Machine: f.Machine.String()}
+	for _, sec := range f.Sections {
+		if sec.Type != elf.SHT_NOBITS && (sec.Offset > uint64(size) || sec.FileSize > uint64(size)-sec.Offset) {
+			return nil, fmt.Errorf("%w: section %q lies outside the file", ErrNotELF, sec.Name)
+		}
+		switch sec.Name {
+		case ".go.buildinfo", ".gopclntab":
+			s.Go = true
+		}
+	}
+	names := make([]string, 0, 1024)
+	for _, typ := range [...]elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
+		sec := f.SectionByType(typ)
+		if sec == nil {
+			continue
+		}
+		if err := checkTable(f, sec); err != nil {
+			return nil, err
+		}
+		var syms []elf.Symbol
+		if typ == elf.SHT_SYMTAB {
+			syms, err = f.Symbols()
+		} else {
+			syms, err = f.DynamicSymbols()
+		}
+		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
+			return nil, fmt.Errorf("%w: reading %s: %w", ErrNotELF, sec.Name, err)
+		}
+		for _, sym := range syms {
+			if name, ok := functionName(sym); ok {
+				names = append(names, name)
+				if name == "runtime.morestack" || name == "runtime.morestack.abi0" {
+					s.Go = true
+				}
+			}
+		}
+	}
+	slices.Sort(names)
+	s.Functions = slices.Compact(names)
+	return s, nil
+}
+
+// checkTable refuses a symbol table (or its string table) that is too big,
+// or compressed (decompressing it has no bound).
+func checkTable(f *elf.File, sec *elf.Section) error {
+	tables := []*elf.Section{sec}
+	if int(sec.Link) < len(f.Sections) {
+		tables = append(tables, f.Sections[sec.Link])
+	}
+	for _, t := range tables {
+		if t.Size > MaxSymbolTableBytes {
+			return fmt.Errorf("%w: section %q is %d bytes, more than %d", ErrNotELF, t.Name, t.Size, MaxSymbolTableBytes)
+		}
+		if t.Flags&elf.SHF_COMPRESSED != 0 {
+			return fmt.Errorf("%w: section %q is compressed", ErrNotELF, t.Name)
+		}
+	}
+	return nil
+}
+
+// functionName returns the name a uprobe attaches to for sym, if sym is a
+// function defined in this file: STT_FUNC or STT_GNU_IFUNC, in a section,
+// at a non-zero address. A version suffix ("malloc@@GLIBC_2.2.5", which
+// .symtab may hold) is cut off.
+func functionName(sym elf.Symbol) (string, bool) {
+	switch elf.ST_TYPE(sym.Info) {
+	case elf.STT_FUNC, elf.STT_GNU_IFUNC:
+	default:
+		return "", false
+	}
+	if sym.Section == elf.SHN_UNDEF || sym.Section >= elf.SHN_LORESERVE && sym.Section != elf.SHN_XINDEX || sym.Value == 0 {
+		return "", false
+	}
+	name, _, _ := strings.Cut(sym.Name, "@")
+	if name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// Inspect opens the file at path and reads its symbols (see Read). It also
+// returns the file's identity, taken from the opened file, so that it is the
+// identity of what was read. It does not use a cache; Checker does.
+func Inspect(path string) (*Symbols, Identity, error) {
+	f, id, err := open(path)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	defer f.Close()
+	s, err := Read(f, id.Size)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	return s, id, nil
+}
+
+// open opens path for reading without blocking (a FIFO swapped in does not
+// hang the caller) and returns it with its identity; it refuses anything but
+// a regular file.
+func open(path string) (*os.File, Identity, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Identity{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, Identity{}, ErrNotRegular
+	}
+	return f, identityOf(fi), nil
+}

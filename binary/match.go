@@ -1,0 +1,91 @@
+package binary
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+)
+
+// pattern is a template function name as the tracer t reads it: for
+// SystemTap the "function@file" qualifier is cut off (it narrows by source
+// file, which the symbol tables do not record), and "?" is a wildcard only
+// for SystemTap (bpftrace 0.17 knows "*" alone; package validate refuses
+// "?" for BPF).
+func pattern(t messages.TraceType, f string) string {
+	if t == messages.STAP {
+		f, _, _ = strings.Cut(f, "@")
+	}
+	return f
+}
+
+// hasWildcard reports whether p has a wildcard for tracer t.
+func hasWildcard(t messages.TraceType, p string) bool {
+	if t == messages.STAP {
+		return strings.ContainsAny(p, "*?")
+	}
+	return strings.Contains(p, "*")
+}
+
+// matches counts the names of the sorted list names that pattern p matches
+// for tracer t.
+func matches(t messages.TraceType, p string, names []string) int {
+	if !hasWildcard(t, p) {
+		i := sort.SearchStrings(names, p)
+		if i < len(names) && names[i] == p {
+			return 1
+		}
+		return 0
+	}
+	question := t == messages.STAP
+	// Names sort by their literal prefix: only that range can match.
+	prefix := p[:strings.IndexAny(p, wildcardsOf(t))]
+	lo := sort.SearchStrings(names, prefix)
+	n := 0
+	for _, name := range names[lo:] {
+		if !strings.HasPrefix(name, prefix) {
+			break
+		}
+		if glob(p, name, question) {
+			n++
+		}
+	}
+	return n
+}
+
+func wildcardsOf(t messages.TraceType) string {
+	if t == messages.STAP {
+		return "*?"
+	}
+	return "*"
+}
+
+// glob reports whether name matches the whole pattern p: "*" matches any
+// run of bytes (empty too) and, when question is set, "?" any one byte;
+// every other byte matches itself. Linear backtracking over the last "*",
+// so no pattern takes more than len(p)*len(name) steps.
+func glob(p, name string, question bool) bool {
+	pi, ni := 0, 0
+	star, mark := -1, 0
+	for ni < len(name) {
+		switch {
+		case pi < len(p) && (p[pi] == name[ni] && p[pi] != '*' && !(question && p[pi] == '?') ||
+			question && p[pi] == '?'):
+			pi++
+			ni++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ni
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}

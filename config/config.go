@@ -106,6 +106,10 @@ type Lambda struct {
 	// StapEnvAllow lists the environment names (with * wildcards) a STAP
 	// template may set; in the environment, comma-separated.
 	StapEnvAllow []string `toml:"stap-env-allow"`
+
+	// MaxProbes is the most functions one template may probe once its
+	// wildcards are expanded against the binary's symbols (400 beyond).
+	MaxProbes int `toml:"max-probes"`
 }
 
 // Auth is the [auth] section: limits on verifying incoming Authorization
@@ -176,6 +180,8 @@ func Default() Config {
 			AllowUnsafeOptions: false,
 			BPFEnvAllow:        []string{"BPFTRACE_*"},
 			StapEnvAllow:       []string{"SYSTEMTAP_*"},
+
+			MaxProbes: 40,
 		},
 		Auth: Auth{
 			MaxMemoryKiB:   65536,

@@ -17,6 +17,9 @@ const (
 	maxSubmitChunkSize = 64 << 20 // one chunk is base64-encoded into one JSON body
 	maxBodyBytes       = 1 << 30
 	maxStderrLimit     = 16 << 20 // sent whole in the finishing message
+	// maxProbes bounds lambda.max-probes (binary.MaxProbesLimit): each
+	// probe is a uprobe every process running the binary hits.
+	maxProbes = 4096
 	// Auth limits may not go below the cost of the endpoint's own outgoing
 	// header (m=4096, t=3, p=1): the header `lambda-endpoint token` prints
 	// must be accepted by the same configuration.
@@ -181,6 +184,7 @@ func (l *Lambda) validate(v *validator) {
 	v.positive("lambda.submit-timeout", l.SubmitTimeout)
 	validateEnvAllow(v, "lambda.bpf-env-allow", l.BPFEnvAllow)
 	validateEnvAllow(v, "lambda.stap-env-allow", l.StapEnvAllow)
+	v.between("lambda.max-probes", int64(l.MaxProbes), 1, maxProbes)
 }
 
 // validatePlatformURL requires an absolute http(s) URL with a host and no

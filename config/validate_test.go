@@ -93,6 +93,8 @@ func TestValidateRefuses(t *testing.T) {
 		{"max lasting under 1s", func(c *Config) { c.Lambda.MaxLasting = Duration{999 * time.Millisecond} }, "lambda.max-lasting: must be at least 1s, got 999ms"},
 		{"max traces 0", func(c *Config) { c.Lambda.MaxTraces = 0 }, "lambda.max-traces: must be at least 1, got 0"},
 		{"max traces negative", func(c *Config) { c.Lambda.MaxTraces = -3 }, "lambda.max-traces: must be at least 1, got -3"},
+		{"max probes 0", func(c *Config) { c.Lambda.MaxProbes = 0 }, "lambda.max-probes: must be between 1 and 4096, got 0"},
+		{"max probes too many", func(c *Config) { c.Lambda.MaxProbes = 5000 }, "lambda.max-probes: must be between 1 and 4096, got 5000"},
 		{"kill grace 0", func(c *Config) { c.Lambda.KillGrace = Duration{} }, "lambda.kill-grace: must be a positive duration"},
 		{"stderr limit negative", func(c *Config) { c.Lambda.StderrLimit = -1 }, "lambda.stderr-limit: must be between 0 and 16777216, got -1"},
 		{"spool max below chunk", func(c *Config) { c.Lambda.SpoolMaxBytes = 100 }, "lambda.spool-max-bytes: must be at least submit-chunk-size (51200), got 100"},

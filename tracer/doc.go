@@ -12,6 +12,16 @@
 // only on its input and the machine's architecture, and validates again what
 // it writes (package validate) rather than trusting its caller.
 //
+// Go binaries get no return probe (ScriptSpec.EntryOnly, set by the caller
+// from the preflight of package binary): bpftrace's uretprobe and
+// SystemTap's .return both replace the return address on the stack, which
+// Go's stack walking and copying do not survive ("fatal error: unknown
+// caller pc"). Mode events then prints entry lines only; modes calls and
+// summary are refused, since they need returns. A probe on each RET
+// instruction would measure returns safely, but bpftrace 0.17 as built on
+// Debian refuses offset and address probes unless --unsafe is given, which
+// the endpoint never adds.
+//
 // # Processes
 //
 // Start runs "<tracer> <script> <options...>" as described by a Command and

@@ -67,6 +67,10 @@ var scriptGoldenCases = []struct {
 	{"stap_lasting1", ScriptSpec{Type: messages.STAP, Process: "/bin/bash", Functions: []string{"xfree"}, Lasting: time.Second}},
 	{"stap_lasting86400", ScriptSpec{Type: messages.STAP, Process: "/bin/bash", Functions: []string{"xfree"}, Lasting: 24 * time.Hour}},
 	{"stap_lasting172800", ScriptSpec{Type: messages.STAP, Process: "/bin/bash", Functions: []string{"xfree"}, Lasting: 48 * time.Hour}},
+	{"bpf_entryonly", ScriptSpec{Type: messages.BPF, Process: "/opt/svc/bin/server", Functions: []string{"main.work", "main.handle*", "main.work"},
+		Lasting: time.Minute, EntryOnly: true}},
+	{"stap_entryonly", ScriptSpec{Type: messages.STAP, Process: "/opt/svc/bin/server", Functions: []string{"main.work", "main.handle*"},
+		Lasting: time.Minute, Mode: messages.ModeEvents, EntryOnly: true}},
 
 	{"bpf_calls_single", ScriptSpec{Type: messages.BPF, Process: "/bin/bash", Functions: []string{"xmalloc"}, Lasting: time.Hour,
 		Mode: messages.ModeCalls}},
@@ -164,17 +168,26 @@ func TestScriptShape(t *testing.T) {
 			default:
 				entryFmt, retFmt = "process(%q).function(%q).call\n", "process(%q).function(%q).return\n"
 			}
+			wantRet := 1 // entry-only scripts (Go binaries) have no return probe
+			if tc.spec.EntryOnly {
+				wantRet = 0
+			}
 			for _, f := range unique {
-				for _, p := range []string{fmt.Sprintf(entryFmt, tc.spec.Process, f), fmt.Sprintf(retFmt, tc.spec.Process, f)} {
+				for i, p := range []string{fmt.Sprintf(entryFmt, tc.spec.Process, f), fmt.Sprintf(retFmt, tc.spec.Process, f)} {
+					want := 1
+					if i == 1 {
+						want = wantRet
+					}
 					// In a probe list every probe but the last ends with a comma.
-					if n := strings.Count(s, p) + strings.Count(s, strings.TrimSuffix(p, "\n")+",\n"); n != 1 {
-						t.Errorf("probe %q appears %d times, want 1", p, n)
+					if n := strings.Count(s, p) + strings.Count(s, strings.TrimSuffix(p, "\n")+",\n"); n != want {
+						t.Errorf("probe %q appears %d times, want %d", p, n, want)
 					}
 				}
 			}
 			// events: one printf per event; calls: one at return; summary:
 			// none before the end probe.
-			wantPrintfs := map[messages.Mode]int{"": 2 * len(unique), messages.ModeEvents: 2 * len(unique), messages.ModeCalls: 1}[tc.spec.Mode]
+			events := (1 + wantRet) * len(unique)
+			wantPrintfs := map[messages.Mode]int{"": events, messages.ModeEvents: events, messages.ModeCalls: 1}[tc.spec.Mode]
 			end := len(s)
 			if tc.spec.Mode == messages.ModeSummary {
 				marker := "\nEND {\n"
@@ -1046,4 +1059,35 @@ func ExampleScript() {
 	//
 	// interval:s:30 { exit(); }
 	// generating STAP script: functions[0]: "x y" has characters outside [A-Za-z0-9_.$@*?]
+}
+
+// TestScriptEntryOnly checks that no script for an entry-only (Go) binary
+// holds a return probe: mode events writes entry probes alone, the modes
+// that need returns are refused naming the mode.
+func TestScriptEntryOnly(t *testing.T) {
+	for _, typ := range []messages.TraceType{messages.BPF, messages.STAP} {
+		for _, mode := range []messages.Mode{"", messages.ModeEvents, messages.ModeCalls, messages.ModeSummary} {
+			spec := ScriptSpec{Type: typ, Process: "/opt/svc/server", Functions: []string{"main.work", "main.h*"},
+				Lasting: time.Minute, Mode: mode, EntryOnly: true}
+			got, err := Script(spec)
+			if mode == messages.ModeCalls || mode == messages.ModeSummary {
+				var fe *validate.FieldError
+				if !errors.As(err, &fe) || fe.Field != "mode" || !errors.Is(err, validate.ErrInvalid) || got != nil {
+					t.Errorf("%s %q: Script = %q, %v; want a refusal of mode", typ, mode, got, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s %q: %v", typ, mode, err)
+			}
+			for _, forbidden := range []string{"uretprobe", ".return", "retval"} {
+				if bytes.Contains(got, []byte(forbidden)) {
+					t.Errorf("%s %q: entry-only script holds %q:\n%s", typ, mode, forbidden, got)
+				}
+			}
+			if n := bytes.Count(got, []byte(`main.`)); n != 2 {
+				t.Errorf("%s %q: %d probes, want 2:\n%s", typ, mode, n, got)
+			}
+		}
+	}
 }

@@ -61,7 +61,7 @@ func Example() {
 	ctx := context.Background()
 	_, err = rt.Start(ctx, actors.StartRequest{
 		Template: messages.Template{ID: 1, Info: messages.TemplateInfo{
-			Process: "/bin/sh", Functions: []string{"main"}, TraceType: messages.BPF,
+			Process: "/bin/bash", Functions: []string{"xmalloc"}, TraceType: messages.BPF,
 		}},
 		Lasting: 10 * time.Second,
 	})

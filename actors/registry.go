@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
@@ -169,9 +170,19 @@ func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: process %q is not a regular file", ErrBinaryMissing, info.Process)
 	}
+	// [binary preflight] The binary as it is now: ELF, functions matched,
+	// probes bounded, no return probes into Go. Its identity is watched
+	// while the trace runs (binarywatch.go).
+	bin, err := o.Binaries.Check(info)
+	if err == nil {
+		err = binary.Mode(bin, mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+	}
 	script, err := tracer.Script(tracer.ScriptSpec{
 		Type: info.TraceType, Process: info.Process, Functions: info.Functions,
-		Lasting: msg.Lasting, Mode: mode,
+		Lasting: msg.Lasting, Mode: mode, EntryOnly: bin.Go,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: generating script: %w", ErrInvalid, err)
@@ -195,7 +206,9 @@ func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
 		RootPassword: o.RootPassword, SudoPath: o.SudoPath, StderrLimit: o.StderrLimit,
 		CgroupParent: o.CgroupParent, Name: id,
 	}
-	return newRun(g.rt, meta, path, cmd), nil
+	r := newRun(g.rt, meta, path, cmd)
+	r.binary = bin.Identity // [binary preflight]
+	return r, nil
 }
 
 // writeScript creates the script file; O_EXCL refuses to follow a link an

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
@@ -64,6 +65,8 @@ type run struct {
 	sp        *spool.Spool
 	started   bool // the actor launched (or resumed) this run
 	recovered bool // found in the spool at start: deliver only
+
+	binary binary.Identity // [binary preflight] the traced binary as checked at start; see binarywatch.go
 
 	bytesRead       atomic.Int64
 	bytesDropped    atomic.Int64
@@ -190,6 +193,7 @@ func (r *run) launch() error {
 	r.rt.goroutine("pump", func() { r.pump(proc) })
 	r.rt.goroutine("waiter", func() { r.wait(proc) })
 	r.rt.goroutine("sender", r.deliver)
+	r.rt.goroutine("binary-watch", r.watchBinary) // [binary preflight]
 	return nil
 }
 

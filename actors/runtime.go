@@ -14,6 +14,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
@@ -55,6 +56,10 @@ type Options struct {
 	StderrLimit   int           // default 64 KiB
 	Spool         spool.Options // MaxBytes, Sync, ...
 	Rules         validate.Rules
+
+	// Binaries is the preflight of templates against their binaries at
+	// start (see package binary); default binary.NewChecker(0, nil).
+	Binaries *binary.Checker
 }
 
 func (o *Options) setDefaults() error {
@@ -99,6 +104,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Rules.EnvAllow == nil {
 		o.Rules = validate.DefaultRules()
+	}
+	if o.Binaries == nil {
+		o.Binaries = binary.NewChecker(0, nil)
 	}
 	if o.CgroupParent == "" {
 		o.CgroupParent = instanceCgroup(o.SpoolDir)

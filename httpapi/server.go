@@ -11,6 +11,7 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/actors"
 	"github.com/lambda-endpoint/lambda-endpoint/auth"
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
@@ -42,6 +43,11 @@ type Options struct {
 	Logger       *slog.Logger
 	// Now is the clock of /heartbeat; default time.Now.
 	Now func() time.Time
+
+	// Binaries is the preflight of templates against their binaries;
+	// default: binary.NewChecker(binary.DefaultMaxProbes, nil). Share one
+	// with the trace runtime so that a start hits the cache PUT filled.
+	Binaries *binary.Checker
 }
 
 // Server is the REST API as an http.Handler.
@@ -72,6 +78,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Rules.EnvAllow == nil {
 		o.Rules = validate.DefaultRules()
+	}
+	if o.Binaries == nil {
+		o.Binaries = binary.NewChecker(binary.DefaultMaxProbes, nil)
 	}
 	s := &Server{opts: o, log: o.Logger.With("component", "httpapi")}
 	r := httprouter.New()

@@ -49,6 +49,12 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, _ httproute
 		s.writeFailure(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
 		return
 	}
+	// Preflight against the binary: it is readable ELF, every function
+	// matches a symbol, the probes stay under lambda.max-probes.
+	if _, err := s.opts.Binaries.Check(info); err != nil {
+		s.writeFailure(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		return
+	}
 	t, err := s.opts.Templates.CreateTemplate(r.Context(), info)
 	if err != nil {
 		s.writeFailure(w, r, fmt.Errorf("storing template: %w", err))

@@ -28,6 +28,9 @@ const (
 	ReasonInterrupted   = "interrupted"     // the endpoint died while the trace ran (found at restart)
 	ReasonSpoolFull     = "spool-full"      // the spool size cap was reached
 	ReasonSpoolError    = "spool-error"     // the spool could not be written (disk error)
+	// ReasonBinaryChanged: the traced binary's path named another file (or
+	// a modified one) while the trace ran; see package binary.
+	ReasonBinaryChanged = "binary-changed"
 )
 
 // Trace states shown in RunningInfo.State.

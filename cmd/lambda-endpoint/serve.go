@@ -16,6 +16,7 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/actors"
 	"github.com/lambda-endpoint/lambda-endpoint/auth"
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/config"
 	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
@@ -88,6 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("lambda.spool-sync: %w", err)
 	}
 	rules := rulesFrom(cfg)
+	binaries := binary.NewChecker(l.MaxProbes, nil) // one preflight cache for PUT and start
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
@@ -102,6 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		StderrLimit: l.StderrLimit,
 		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
 		Rules:       rules,
+		Binaries:    binaries,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)
@@ -119,7 +122,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			MaxConcurrent: a.MaxConcurrent, CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
 		}),
 		Rules: rules, MaxLasting: l.MaxLasting.Duration, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logger: logger,
+		Logger: logger, Binaries: binaries,
 	})
 	if err != nil {
 		return err

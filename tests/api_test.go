@@ -292,10 +292,14 @@ func TestStartErrors(t *testing.T) {
 	bpf := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"BPF","environment":["BPFTRACE_FAKE_MODE"],"value":["silent 30"]}`)
 	stap := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"STAP"}`)
 	gone := filepath.Join(dir, "gone")
-	if err := os.WriteFile(gone, []byte("x"), 0o755); err != nil {
+	bash, err := os.ReadFile("/bin/bash") // PUT reads the binary's symbols: it must be a real one
+	if err != nil {
 		t.Fatal(err)
 	}
-	missing := e.putTemplate(fmt.Sprintf(`{"process":%q,"functions":["main"],"traceType":"BPF"}`, gone))
+	if err := os.WriteFile(gone, bash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := e.putTemplate(fmt.Sprintf(`{"process":%q,"functions":["xmalloc"],"traceType":"BPF"}`, gone))
 	os.Remove(gone)
 
 	check := func(body string, want int, mustSay string) {

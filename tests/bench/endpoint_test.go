@@ -231,7 +231,7 @@ func (e *endpoint) putFakeTemplate(process, mode string, more ...string) int64 {
 		values = append(values, more[i+1])
 	}
 	body, _ := json.Marshal(map[string]any{
-		"process": process, "functions": []string{"main"}, "environment": names,
+		"process": process, "functions": []string{"main.main"}, "environment": names, // a Go binary: the preflight reads its symbols
 		"value": values, "options": []string{}, "traceType": "BPF",
 	})
 	var res struct {

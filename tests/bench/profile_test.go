@@ -64,7 +64,7 @@ func profileSubmit(t *testing.T, env *benchEnv, out string) (time.Duration, erro
 	t0 := time.Now()
 	reply, err := rt.Start(context.Background(), actors.StartRequest{
 		Template: messages.Template{ID: 1, Info: messages.TemplateInfo{
-			Process: env.FakeBin, Functions: []string{"main"}, TraceType: messages.BPF,
+			Process: env.FakeBin, Functions: []string{"main.main"}, TraceType: messages.BPF, // a symbol the preflight finds
 			Environment: []string{"BPFTRACE_FAKE_MODE"}, Value: []string{fmt.Sprintf("flood %d", submitBytes)},
 		}},
 		Lasting: 10 * time.Minute,

@@ -104,6 +104,9 @@ func Read(r io.ReaderAt, size int64) (s *Symbols, err error) {
 // read is Read without the recover.
 func read(r io.ReaderAt, size int64) (*Symbols, error) {
 	f, err := elf.NewFile(io.NewSectionReader(r, 0, size))
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: the file is too short", ErrNotELF)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotELF, err)
 	}

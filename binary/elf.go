@@ -220,6 +220,11 @@ func Inspect(path string) (*Symbols, Identity, error) {
 // hang the caller) and returns it with its identity; it refuses anything but
 // a regular file.
 func open(path string) (*os.File, Identity, error) {
+	// Stat before opening: opening some device files has effects (a
+	// watchdog, a tape rewinding), so only a regular file is opened.
+	if _, err := Stat(path); err != nil {
+		return nil, Identity{}, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, Identity{}, err

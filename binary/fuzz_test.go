@@ -3,6 +3,7 @@ package binary
 import (
 	"bytes"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -38,4 +39,35 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzGlob checks the wildcard matcher against path.Match, which has the
+// same "*" and "?" semantics on ASCII names without "/", "[" or "\"
+// (function names and symbols are ASCII; "?" of path.Match is a rune, ours
+// a byte).
+func FuzzGlob(f *testing.F) {
+	for _, seed := range [][2]string{{"x*", "xmalloc"}, {"*a*b*", "aab"}, {"x?ree", "xfree"}, {"**?", ""}, {"a*", "b"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, p, name string) {
+		if len(p) > 64 || len(name) > 256 || strings.ContainsAny(p+name, "/[\\") || !ascii(p+name) {
+			return
+		}
+		want, err := path.Match(p, name)
+		if err != nil {
+			return
+		}
+		if got := glob(p, name, true); got != want {
+			t.Fatalf("glob(%q, %q) = %v, path.Match says %v", p, name, got, want)
+		}
+	})
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 )
 
-// watchBinary checks, right after the tracer was launched and then every
+// watchBinary checks (launch has checked once right before the tracer
+// started), right after the tracer was launched and then every
 // flush interval until the tracer exits, that the trace's process path
 // still names the binary the preflight checked (device, inode, size,
 // mtime). When it does not, the trace is stopped with reason

@@ -174,14 +174,22 @@ func (r *run) launch() error {
 	r.mu.Unlock()
 	r.rt.recordRun(r, persistence.RunRunning)
 
-	proc, err := tracer.Start(r.ctx, r.command)
+	// [binary preflight] The binary must still be the one checked in
+	// prepare right before the tracer resolves its path.
+	reason, proc := messages.ReasonFailedToStart, (*tracer.Process)(nil)
+	err = r.binary.Check(r.meta.Info.Process)
+	if err != nil {
+		reason = messages.ReasonBinaryChanged
+	} else {
+		proc, err = tracer.Start(r.ctx, r.command)
+	}
 	if err != nil {
 		r.rt.log.Error("launching tracer", "trace_path", r.path(), "err", err)
 		close(r.pumpDone)
 		if serr := sp.Seal(); serr != nil {
 			r.rt.log.Error("sealing spool", "trace_path", r.path(), "err", serr)
 		}
-		r.finish(finalState{Reason: messages.ReasonFailedToStart, Code: 127, Stderr: err.Error(), EndedAt: time.Now().UTC()})
+		r.finish(finalState{Reason: reason, Code: 127, Stderr: err.Error(), EndedAt: time.Now().UTC()})
 		r.rt.goroutine("sender", r.deliver)
 		return nil
 	}

@@ -137,6 +137,21 @@ func TestInspect(t *testing.T) {
 	}
 }
 
+// TestSharedLibrary checks that a shared library's exported functions,
+// versioned in its .dynsym ("malloc@@GLIBC_2.2.5"), are found by name.
+func TestSharedLibrary(t *testing.T) {
+	libs, _ := filepath.Glob("/lib/*-linux-gnu/libc.so.6")
+	more, _ := filepath.Glob("/usr/lib/*-linux-gnu/libc.so.6")
+	libs = append(libs, more...)
+	if len(libs) == 0 {
+		t.Fatal("no libc.so.6 under /lib or /usr/lib: this host has no glibc?")
+	}
+	res, err := NewChecker(0, nil).Check(tmpl(messages.BPF, libs[0], "malloc", "free", "pthread_create"))
+	if err != nil || res.Probes != 3 || res.Go {
+		t.Fatalf("Check(%s) = %+v, %v", libs[0], res, err)
+	}
+}
+
 // patched returns /bin/bash's first bytes with the 16-bit little-endian
 // header field at off set to v.
 func patched(t *testing.T, off int, v uint16) []byte {

@@ -260,8 +260,22 @@ func TestPreflightRefuses(t *testing.T) {
 		t.Errorf("refused templates were stored: %s", list)
 	}
 	// The same binary with a function it has is stored.
-	e.putTemplate(tmpl(cbin, "lambda_target"))
+	id := e.putTemplate(tmpl(cbin, "lambda_target"))
 	e.putTemplate(tmpl(cbin, "lambda_*"))
+	// The preflight runs again at start: a binary that is no longer ELF
+	// is refused there, naming process, and nothing runs.
+	if err := os.Rename(script, cbin); err != nil {
+		t.Fatal(err)
+	}
+	st, body, _ := e.do("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":10}`, id), nil)
+	if st != http.StatusBadRequest || !strings.Contains(string(body), "process") || !strings.Contains(string(body), "not an ELF") {
+		t.Errorf("start on a binary replaced by a script = %d %s, want 400 naming process", st, body)
+	}
+	var all []runningInfo
+	e.mustJSON("GET", "/traces/running/all", "", http.StatusOK, &all)
+	if len(all) != 0 {
+		t.Errorf("a refused start left traces running: %+v", all)
+	}
 }
 
 // TestBinaryReplacedUnderTrace replaces a trace's binary while the trace

@@ -300,6 +300,26 @@ func TestProbeCount(t *testing.T) {
 	}
 }
 
+func TestCheckBoundsWildcardCost(t *testing.T) {
+	// The matcher's worst case: many stars against long names of the
+	// starred letter that never match. Refused instead of burning CPU.
+	names := make([]string, 20000)
+	for i := range names {
+		names[i] = strings.Repeat("a", 200) + strconv.Itoa(i)
+	}
+	slices.Sort(names)
+	fs := make([]string, 64)
+	for i := range fs {
+		fs[i] = strings.Repeat("*a", 100) + "Q" + strconv.Itoa(i)
+	}
+	start := time.Now()
+	_, err := NewChecker(0, nil).check(tmpl(messages.BPF, "/x", fs...), &Symbols{Functions: names}, Identity{})
+	if err == nil || !strings.Contains(err.Error(), "too costly") {
+		t.Fatalf("check = %v, want the cost refusal", err)
+	}
+	t.Logf("refused after %s", time.Since(start))
+}
+
 func TestMode(t *testing.T) {
 	for _, tt := range []struct {
 		goBin bool

@@ -84,15 +84,26 @@ func (c *Checker) Check(info messages.TemplateInfo) (Result, error) {
 	if err != nil {
 		return Result{}, processError(info.Process, err)
 	}
+	return c.check(info, s, id)
+}
+
+// check is Check against the symbols s of the binary with identity id.
+func (c *Checker) check(info messages.TemplateInfo, s *Symbols, id Identity) (Result, error) {
 	res := Result{Identity: id, Go: s.Go}
 	var unmatched []error
 	seen := make(map[string]bool, len(info.Functions))
+	var steps int64
 	for i, f := range info.Functions {
 		if seen[f] { // the script probes a repeated name once
 			continue
 		}
 		seen[f] = true
-		n := matches(info.TraceType, pattern(info.TraceType, f), s.Functions)
+		n := matches(info.TraceType, pattern(info.TraceType, f), s.Functions, &steps)
+		if steps > maxMatchSteps {
+			return Result{}, &validate.FieldError{Field: "functions", Reason: fmt.Sprintf(
+				"the wildcards are too costly to expand against the %d functions of %s; use fewer or simpler wildcards",
+				len(s.Functions), info.Process)}
+		}
 		if n == 0 {
 			unmatched = append(unmatched, &validate.FieldError{Field: "functions[" + strconv.Itoa(i) + "]",
 				Reason: unmatchedReason(info, f, s)})

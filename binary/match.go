@@ -27,9 +27,16 @@ func hasWildcard(t messages.TraceType, p string) bool {
 	return strings.Contains(p, "*")
 }
 
+// maxMatchSteps bounds the work of expanding one template's wildcards
+// (steps of glob): well under a second of CPU. Real templates need a few
+// million at most; 256 pathological patterns against a large binary would
+// need 10^11.
+const maxMatchSteps = 50_000_000
+
 // matches counts the names of the sorted list names that pattern p matches
-// for tracer t.
-func matches(t messages.TraceType, p string, names []string) int {
+// for tracer t, adding the matcher's steps to *steps; it stops early once
+// *steps exceeds maxMatchSteps.
+func matches(t messages.TraceType, p string, names []string, steps *int64) int {
 	if !hasWildcard(t, p) {
 		i := sort.SearchStrings(names, p)
 		if i < len(names) && names[i] == p {
@@ -46,7 +53,10 @@ func matches(t messages.TraceType, p string, names []string) int {
 		if !strings.HasPrefix(name, prefix) {
 			break
 		}
-		if glob(p, name, question) {
+		if *steps > maxMatchSteps {
+			break
+		}
+		if globSteps(p, name, question, steps) {
 			n++
 		}
 	}
@@ -65,9 +75,16 @@ func wildcardsOf(t messages.TraceType) string {
 // every other byte matches itself. Linear backtracking over the last "*",
 // so no pattern takes more than len(p)*len(name) steps.
 func glob(p, name string, question bool) bool {
+	var steps int64
+	return globSteps(p, name, question, &steps)
+}
+
+// globSteps is glob, adding its number of steps to *steps.
+func globSteps(p, name string, question bool, steps *int64) bool {
 	pi, ni := 0, 0
 	star, mark := -1, 0
 	for ni < len(name) {
+		*steps++
 		switch {
 		case pi < len(p) && (p[pi] == name[ni] && p[pi] != '*' && !(question && p[pi] == '?') ||
 			question && p[pi] == '?'):

@@ -62,6 +62,54 @@ func TestVerifyBusyStillRefusesBadHeaders(t *testing.T) {
 	}
 }
 
+// TestVerifyMaxWait holds every slot: a verification gives up with ErrBusy
+// once MaxWait has passed although its own context has no deadline.
+func TestVerifyMaxWait(t *testing.T) {
+	v, _ := newTestVerifier(Limits{MaxConcurrent: 1, MaxWait: 20 * time.Millisecond})
+	v.sem <- struct{}{}
+	defer func() { <-v.sem }()
+	err := v.Verify(context.Background(), makeHeader(t, seedUUID, seedSecret, cheap, salt(1, 16), 32))
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Verify = %v, want ErrBusy wrapping DeadlineExceeded", err)
+	}
+	if n := v.queued.Load(); n != 0 {
+		t.Errorf("queued = %d after the wait, want 0", n)
+	}
+}
+
+// TestVerifyQueueBound fills the queue behind a held slot: the next caller
+// is told busy at once, without waiting; once the slot frees, the queued
+// callers verify.
+func TestVerifyQueueBound(t *testing.T) {
+	const queue = 3
+	v, _ := newTestVerifier(Limits{MaxConcurrent: 1, MaxQueue: queue, MaxWait: time.Minute})
+	v.sem <- struct{}{}
+	errs := make(chan error, queue)
+	for i := range queue {
+		h := makeHeader(t, seedUUID, seedSecret, cheap, salt(byte(10+i), 16), 32)
+		go func() { errs <- v.Verify(context.Background(), h) }()
+	}
+	waitFor(t, "the queue to fill", func() bool { return v.queued.Load() == queue })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := v.Verify(ctx, makeHeader(t, seedUUID, seedSecret, cheap, salt(99, 16), 32))
+	if !errors.Is(err, ErrBusy) || ctx.Err() != nil || !strings.Contains(err.Error(), "3 callers already waiting") {
+		t.Fatalf("Verify with a full queue = %v (ctx %v), want ErrBusy at once", err, ctx.Err())
+	}
+	if errors.Is(err, ErrUnauthorized) {
+		t.Errorf("busy error %v also wraps ErrUnauthorized", err)
+	}
+	<-v.sem
+	for range queue {
+		if err := <-errs; err != nil {
+			t.Errorf("queued Verify: %v", err)
+		}
+	}
+	if n := v.queued.Load(); n != 0 {
+		t.Errorf("queued = %d at the end, want 0", n)
+	}
+}
+
 // TestVerifyCollapsesConcurrentCalls holds the only slot so that every call
 // of the same header queues behind one leader, then checks one hash served
 // them all. The cache is disabled so only the collapsing can explain it.
@@ -216,7 +264,7 @@ func TestVerifyDistinctHeadersConcurrently(t *testing.T) {
 // each: all are refused before hashing, so the heap barely grows.
 func TestVerifyMemoryBound(t *testing.T) {
 	const goroutines = 200
-	v, _ := newTestVerifier(Limits{})
+	v, _ := newTestVerifier(Limits{MaxQueue: goroutines})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -39,12 +39,12 @@ func (fakeVerifier) Verify(ctx context.Context, header string) error {
 // fakeTraces is the runtime seam: it answers from its fields and records
 // the start requests it got.
 type fakeTraces struct {
-	mu        sync.Mutex
-	startErr  error
-	starts    []actors.StartRequest
-	running   map[string]messages.RunningInfo
-	queryErr  error // of Running, All and Kill
-	killed    []string
+	mu         sync.Mutex
+	startErr   error
+	starts     []actors.StartRequest
+	running    map[string]messages.RunningInfo
+	queryErr   error // of Running, All and Kill
+	killed     []string
 	nextThread int64
 }
 

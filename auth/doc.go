@@ -22,13 +22,15 @@
 // remembers verified headers (bounded LRU, expiring) so that an honest
 // caller pays for argon2 once, not on every request.
 //
-// Memory: argon2 allocates m KiB per computation (golang.org/x/crypto/argon2
-// takes no buffer, so it cannot be pooled); at most MaxConcurrent run, so at
-// most MaxConcurrent × MaxMemoryKiB is live for hashing at any moment, and
-// the garbage collector reuses the same spans for the next computations: a
-// flood of maximum-cost headers raises the heap to about twice that ceiling
-// (GOGC=100) and no further. Callers waiting for a slot hold nothing but
-// their goroutine.
+// Memory: argon2 needs m KiB per computation. golang.org/x/crypto/argon2
+// allocates it afresh on every call (its API takes no buffer), so a flood
+// of maximum-cost headers turned into garbage faster than the collector
+// returned it (RSS grew by hundreds of MiB). The Verifier therefore computes
+// argon2 itself (argon2.go, RFC 9106, checked against x/crypto in tests)
+// into buffers it keeps: one per verification slot, grown to the largest m
+// seen. Hashing memory is thus at most MaxConcurrent × MaxMemoryKiB, held
+// for reuse, and a flood allocates nothing more. Callers waiting for a slot
+// hold nothing but their goroutine.
 //
 // Only successes are remembered, keyed by the SHA-256 of the whole header; raw
 // headers are not kept. Failures are never cached: an attacker without the

@@ -22,7 +22,7 @@ type Limits struct {
 	MaxMemoryKiB   uint32        // refuse m above this without hashing (default 16384, 4× the floor)
 	MaxIterations  uint32        // refuse t above this (default 6, 2× the floor)
 	MaxParallelism uint8         // refuse p above this (default 4)
-	MaxConcurrent  int           // argon2 verifications running at once (default runtime.NumCPU())
+	MaxConcurrent  int           // argon2 verifications running at once (default DefaultConcurrent())
 	MaxWait        time.Duration // longest wait for a verification slot (default 1s), then ErrBusy
 	MaxQueue       int           // callers waiting for a slot at once (default 64); more get ErrBusy at once
 	CacheSize      int           // verified headers remembered (default 1024); negative disables
@@ -34,16 +34,26 @@ type Limits struct {
 // hash is about 230 bytes.
 const MaxHeaderLength = 1024
 
+// DefaultConcurrent is the default number of argon2 verifications at once:
+// half the CPUs, at least 1 and at most 4. Verifying never takes every CPU,
+// so requests keep being served during a flood (on a 2-CPU host two
+// concurrent verifications made honest requests wait past 2 s; one kept
+// them at the configured wait), and honest callers rarely need more since
+// verified headers are cached.
+func DefaultConcurrent() int {
+	return min(4, max(1, runtime.NumCPU()/2))
+}
+
 // DefaultLimits returns the limits used for zero fields: at most 16 MiB, 6
-// iterations and 4 lanes (8× the floor's CPU cost, 4× its memory), one
-// verification per CPU, a 1 s wait for a slot with at most 64 waiting, 1024
+// iterations and 4 lanes (8× the floor's CPU cost, 4× its memory),
+// DefaultConcurrent verifications at once, a 1 s wait for a slot with at most 64 waiting, 1024
 // headers remembered for 10 minutes.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxMemoryKiB:   16 * 1024,
 		MaxIterations:  6,
 		MaxParallelism: 4,
-		MaxConcurrent:  runtime.NumCPU(),
+		MaxConcurrent:  DefaultConcurrent(),
 		MaxWait:        time.Second,
 		MaxQueue:       64,
 		CacheSize:      1024,

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // phcMarker separates the endpoint UUID from the PHC string in a header.
@@ -27,6 +25,7 @@ type Verifier struct {
 	limits Limits
 	floor  floor         // least cost accepted (MinMemoryKiB, MinIterations)
 	sem    chan struct{} // one token per argon2 computation running
+	bufs   chan []block  // argon2 memory kept for reuse, at most MaxConcurrent
 	queued atomic.Int64  // callers waiting for a token of sem
 	cache  *cache        // nil when disabled
 	now    func() time.Time
@@ -57,6 +56,7 @@ func NewVerifier(endpointUUID, secret string, l Limits) *Verifier {
 		limits:  l,
 		floor:   floor{memory: MinMemoryKiB, iterations: MinIterations},
 		sem:     make(chan struct{}, l.MaxConcurrent),
+		bufs:    make(chan []block, l.MaxConcurrent),
 		cache:   newCache(l.CacheSize, l.CacheTTL),
 		now:     time.Now,
 		flights: make(map[digest]*flight),
@@ -189,14 +189,21 @@ func (v *Verifier) lead(ctx context.Context, key digest, f *flight, p Params, sa
 }
 
 // compare hashes the secret with the presented parameters and salt and
-// compares the result with hash in constant time. p is within the limits.
+// compares the result with hash in constant time. p is within the limits
+// and the caller holds a token of v.sem, so at most MaxConcurrent buffers
+// are ever out: they are reused, never garbage.
 func (v *Verifier) compare(p Params, salt, hash []byte) error {
 	v.hashes.Add(1)
-	derive := argon2.Key
-	if p.Variant == Argon2id {
-		derive = argon2.IDKey
+	var buf []block
+	select {
+	case buf = <-v.bufs:
+	default:
 	}
-	got := derive(v.secret, salt, p.Iterations, p.Memory, uint8(p.Parallelism), uint32(len(hash)))
+	got, buf := argon2Key(p.Variant, v.secret, salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(hash)), buf)
+	select {
+	case v.bufs <- buf:
+	default: // cannot happen while callers hold sem; never block
+	}
 	if subtle.ConstantTimeCompare(got, hash) != 1 {
 		return refuse("hash mismatch")
 	}

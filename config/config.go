@@ -2,8 +2,9 @@ package config
 
 import (
 	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/auth"
 )
 
 // Config is the whole configuration of lambda-endpoint, one field per TOML
@@ -119,7 +120,8 @@ type Auth struct {
 	// MaxParallelism is the largest argon2 parallelism (p) accepted.
 	MaxParallelism uint8 `toml:"max-parallelism"`
 	// MaxConcurrent is how many argon2 verifications may run at once. In
-	// the file and the environment 0 means runtime.NumCPU(); Load resolves
+	// the file and the environment 0 means auth.DefaultConcurrent() (half the
+	// CPUs, 1 to 4); Load resolves
 	// it, so a loaded Config always holds a positive number. Memory spent
 	// on hashing is at most MaxConcurrent × MaxMemoryKiB.
 	MaxConcurrent int `toml:"max-concurrent"`
@@ -188,7 +190,7 @@ func Default() Config {
 			MaxMemoryKiB:   16384,
 			MaxIterations:  6,
 			MaxParallelism: 4,
-			MaxConcurrent:  runtime.NumCPU(),
+			MaxConcurrent:  auth.DefaultConcurrent(),
 			MaxWait:        Duration{time.Second},
 			MaxQueue:       64,
 			CacheSize:      1024,

@@ -132,6 +132,7 @@ func hPrime(out, in []byte) {
 }
 
 // fillBlocks runs the passes over memory B (RFC 9106 section 3.4).
+//
 //go:norace
 func fillBlocks(B []block, time, blocks, threads, laneLen, typ uint32) {
 	segLen := laneLen / syncPoints
@@ -210,6 +211,7 @@ func refIndex(pass, slice, index, segLen, laneLen, rand uint32, sameLane bool) u
 }
 
 // nextAddresses computes the next block of data-independent addresses.
+//
 //go:norace
 func nextAddresses(addr, in, zero *block) {
 	in[6]++
@@ -219,6 +221,7 @@ func nextAddresses(addr, in, zero *block) {
 
 // compress sets out = G(x, y), or out ^= G(x, y) when xor is set (passes
 // after the first, version 0x13). out may alias y.
+//
 //go:norace
 func compress(out, x, y *block, xor bool) {
 	var r, q block
@@ -247,6 +250,7 @@ func compress(out, x, y *block, xor bool) {
 }
 
 // permute is the BlaMka permutation P on 16 words.
+//
 //go:norace
 func permute(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 *uint64) {
 	gb(v0, v4, v8, v12)

@@ -36,14 +36,13 @@ type block [blockWords]uint64
 // argon2id, using buf for its memory when it is large enough. It returns
 // the key and the buffer it used (to keep for the next call).
 func argon2Key(variant Variant, password, salt []byte, time, memory, threads uint32, keyLen uint32, buf []block) ([]byte, []block) {
-	if memory < 8*threads {
-		memory = 8 * threads
-	}
 	typ := uint32(typeI)
 	if variant == Argon2id {
 		typ = typeID
 	}
-	blocks := memory / (syncPoints * threads) * (syncPoints * threads)
+	// H0 takes m as given; the memory used is m rounded down to a multiple
+	// of 4p, and at least 8p blocks (Parse refuses m < 8p anyway).
+	blocks := max(memory/(syncPoints*threads)*(syncPoints*threads), 2*syncPoints*threads)
 	if uint32(cap(buf)) < blocks {
 		buf = make([]block, blocks)
 	}

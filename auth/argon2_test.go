@@ -46,3 +46,25 @@ func TestArgon2SeedExample(t *testing.T) {
 		t.Fatalf("seed example: got %x, want %x", got, h)
 	}
 }
+
+// FuzzArgon2 compares argon2Key with golang.org/x/crypto/argon2 on small
+// random parameters, reusing one buffer across inputs.
+func FuzzArgon2(f *testing.F) {
+	f.Add(true, []byte("abc123456"), []byte("saltsalt"), uint8(1), uint16(8), uint8(1), uint8(32))
+	f.Add(false, []byte(""), []byte("0123456789abcdef"), uint8(3), uint16(300), uint8(3), uint8(70))
+	var buf []block
+	f.Fuzz(func(t *testing.T, id bool, pw, salt []byte, tc uint8, m uint16, p uint8, keyLen uint8) {
+		time, memory, threads := uint32(tc%4+1), uint32(m%512+8), uint32(p%4+1)
+		n := uint32(keyLen%100 + 4)
+		variant, ref := Argon2i, argon2.Key
+		if id {
+			variant, ref = Argon2id, argon2.IDKey
+		}
+		want := ref(pw, salt, time, memory, uint8(threads), n)
+		var got []byte
+		got, buf = argon2Key(variant, pw, salt, time, memory, threads, n, buf)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s t=%d m=%d p=%d len=%d: got %x, want %x", variant, time, memory, threads, n, got, want)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,9 +111,18 @@ func New(o Options) (*Server, error) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %.200q", req.URL.Path))
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// httprouter has set Allow.
+		// httprouter has set Allow, listing OPTIONS although HandleOPTIONS
+		// is off (OPTIONS gets this 405 too): leave it out.
+		var allowed []string
+		for _, m := range strings.Split(w.Header().Get("Allow"), ", ") {
+			if m != http.MethodOptions {
+				allowed = append(allowed, m)
+			}
+		}
+		allow := strings.Join(allowed, ", ")
+		w.Header().Set("Allow", allow)
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %.16q not allowed on %s (allowed: %s)",
-			req.Method, req.URL.Path, w.Header().Get("Allow")))
+			req.Method, req.URL.Path, allow))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		s.log.Error("handler panicked", "route", s.routeOf(req), "panic", v, "stack", string(debug.Stack()))

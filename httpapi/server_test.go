@@ -255,6 +255,7 @@ func TestErrorBodies(t *testing.T) {
 		{name: "auth busy", method: "GET", path: "/traces", hdr: map[string]string{"Authorization": "busy"}},
 		{name: "unknown route", method: "GET", path: "/nope"},
 		{name: "wrong method", method: "DELETE", path: "/trace"},
+		{name: "OPTIONS is not served", method: "OPTIONS", path: "/trace/start"},
 		{name: "no content type", method: "PUT", path: "/trace", body: bashBody, hdr: map[string]string{"Content-Type": ""}},
 		{name: "text content type", method: "PUT", path: "/trace", body: bashBody, hdr: map[string]string{"Content-Type": "text/plain"}},
 		{name: "latin-1 charset", method: "PUT", path: "/trace", body: bashBody, hdr: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}},

@@ -297,3 +297,36 @@ func makeHeaderUnchecked(i int) string {
 	s := salt(byte(i), 16)
 	return seedUUID + Params{Argon2id, 4194304, 1, 1}.Encode(s, salt(byte(i+1), 32))
 }
+
+// TestVerifyReusesArgon2Memory checks that verifications of distinct
+// maximum-memory headers reuse the slot's buffer: after the first, each
+// allocates a small fraction of its m KiB (x/crypto/argon2 allocated all of
+// it every time, which is what grew RSS under a flood).
+func TestVerifyReusesArgon2Memory(t *testing.T) {
+	const n = 4
+	v := NewVerifier(seedUUID, seedSecret, Limits{MaxConcurrent: 1, CacheSize: -1})
+	p := Params{Argon2id, v.limits.MaxMemoryKiB, MinIterations, 1}
+	headers := make([]string, n+1)
+	for i := range headers {
+		headers[i] = makeHeader(t, seedUUID, "wrong", p, salt(byte(i), 16), 32)
+	}
+	if err := v.Verify(context.Background(), headers[0]); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Verify = %v, want a refusal", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, h := range headers[1:] {
+		if err := v.Verify(context.Background(), h); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("Verify = %v, want a refusal", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perCall := (after.TotalAlloc - before.TotalAlloc) / n
+	if limit := uint64(p.Memory) * 1024 / 16; perCall > limit {
+		t.Errorf("each verification of m=%d KiB allocated %d bytes, want under %d (the buffer is not reused)", p.Memory, perCall, limit)
+	}
+	t.Logf("%d bytes allocated per m=%d KiB verification", perCall, p.Memory)
+	if n := v.hashes.Load(); n != int64(len(headers)) {
+		t.Errorf("hashes = %d, want %d", n, len(headers))
+	}
+}

@@ -62,6 +62,54 @@ func TestVerifyBusyStillRefusesBadHeaders(t *testing.T) {
 	}
 }
 
+// TestVerifyMaxWait holds every slot: a verification gives up with ErrBusy
+// once MaxWait has passed although its own context has no deadline.
+func TestVerifyMaxWait(t *testing.T) {
+	v, _ := newTestVerifier(Limits{MaxConcurrent: 1, MaxWait: 20 * time.Millisecond})
+	v.sem <- struct{}{}
+	defer func() { <-v.sem }()
+	err := v.Verify(context.Background(), makeHeader(t, seedUUID, seedSecret, cheap, salt(1, 16), 32))
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Verify = %v, want ErrBusy wrapping DeadlineExceeded", err)
+	}
+	if n := v.queued.Load(); n != 0 {
+		t.Errorf("queued = %d after the wait, want 0", n)
+	}
+}
+
+// TestVerifyQueueBound fills the queue behind a held slot: the next caller
+// is told busy at once, without waiting; once the slot frees, the queued
+// callers verify.
+func TestVerifyQueueBound(t *testing.T) {
+	const queue = 3
+	v, _ := newTestVerifier(Limits{MaxConcurrent: 1, MaxQueue: queue, MaxWait: time.Minute})
+	v.sem <- struct{}{}
+	errs := make(chan error, queue)
+	for i := range queue {
+		h := makeHeader(t, seedUUID, seedSecret, cheap, salt(byte(10+i), 16), 32)
+		go func() { errs <- v.Verify(context.Background(), h) }()
+	}
+	waitFor(t, "the queue to fill", func() bool { return v.queued.Load() == queue })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := v.Verify(ctx, makeHeader(t, seedUUID, seedSecret, cheap, salt(99, 16), 32))
+	if !errors.Is(err, ErrBusy) || ctx.Err() != nil || !strings.Contains(err.Error(), "3 callers already waiting") {
+		t.Fatalf("Verify with a full queue = %v (ctx %v), want ErrBusy at once", err, ctx.Err())
+	}
+	if errors.Is(err, ErrUnauthorized) {
+		t.Errorf("busy error %v also wraps ErrUnauthorized", err)
+	}
+	<-v.sem
+	for range queue {
+		if err := <-errs; err != nil {
+			t.Errorf("queued Verify: %v", err)
+		}
+	}
+	if n := v.queued.Load(); n != 0 {
+		t.Errorf("queued = %d at the end, want 0", n)
+	}
+}
+
 // TestVerifyCollapsesConcurrentCalls holds the only slot so that every call
 // of the same header queues behind one leader, then checks one hash served
 // them all. The cache is disabled so only the collapsing can explain it.
@@ -216,7 +264,7 @@ func TestVerifyDistinctHeadersConcurrently(t *testing.T) {
 // each: all are refused before hashing, so the heap barely grows.
 func TestVerifyMemoryBound(t *testing.T) {
 	const goroutines = 200
-	v, _ := newTestVerifier(Limits{})
+	v, _ := newTestVerifier(Limits{MaxQueue: goroutines})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -248,4 +296,37 @@ func TestVerifyMemoryBound(t *testing.T) {
 func makeHeaderUnchecked(i int) string {
 	s := salt(byte(i), 16)
 	return seedUUID + Params{Argon2id, 4194304, 1, 1}.Encode(s, salt(byte(i+1), 32))
+}
+
+// TestVerifyReusesArgon2Memory checks that verifications of distinct
+// maximum-memory headers reuse the slot's buffer: after the first, each
+// allocates a small fraction of its m KiB (x/crypto/argon2 allocated all of
+// it every time, which is what grew RSS under a flood).
+func TestVerifyReusesArgon2Memory(t *testing.T) {
+	const n = 4
+	v := NewVerifier(seedUUID, seedSecret, Limits{MaxConcurrent: 1, CacheSize: -1})
+	p := Params{Argon2id, v.limits.MaxMemoryKiB, MinIterations, 1}
+	headers := make([]string, n+1)
+	for i := range headers {
+		headers[i] = makeHeader(t, seedUUID, "wrong", p, salt(byte(i), 16), 32)
+	}
+	if err := v.Verify(context.Background(), headers[0]); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Verify = %v, want a refusal", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, h := range headers[1:] {
+		if err := v.Verify(context.Background(), h); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("Verify = %v, want a refusal", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perCall := (after.TotalAlloc - before.TotalAlloc) / n
+	if limit := uint64(p.Memory) * 1024 / 16; perCall > limit {
+		t.Errorf("each verification of m=%d KiB allocated %d bytes, want under %d (the buffer is not reused)", p.Memory, perCall, limit)
+	}
+	t.Logf("%d bytes allocated per m=%d KiB verification", perCall, p.Memory)
+	if n := v.hashes.Load(); n != int64(len(headers)) {
+		t.Errorf("hashes = %d, want %d", n, len(headers))
+	}
 }

@@ -13,12 +13,24 @@
 //
 // Incoming: a [Verifier] checks headers against one UUID and secret. The hash
 // carries its own cost parameters, chosen by the caller, so Verify refuses
-// costs above its [Limits] before hashing anything, bounds how many argon2
-// computations run at once (a semaphore; waiting honours the context),
-// collapses concurrent verifications of the same header into one computation,
-// and remembers verified headers (bounded LRU, expiring) so that an honest
-// caller pays for argon2 once, not on every request. Worst-case memory spent
-// on hashing is MaxConcurrent × MaxMemoryKiB.
+// costs outside a window before hashing anything: never weaker than the
+// seed's example (m=4096, t=3: [MinMemoryKiB], [MinIterations]), never above
+// its [Limits]. It bounds how many argon2 computations run at once (a
+// semaphore), how long a caller waits for one (Limits.MaxWait) and how many
+// callers may wait (Limits.MaxQueue; more are told busy at once), collapses
+// concurrent verifications of the same header into one computation, and
+// remembers verified headers (bounded LRU, expiring) so that an honest
+// caller pays for argon2 once, not on every request.
+//
+// Memory: argon2 needs m KiB per computation. golang.org/x/crypto/argon2
+// allocates it afresh on every call (its API takes no buffer), so a flood
+// of maximum-cost headers turned into garbage faster than the collector
+// returned it (RSS grew by hundreds of MiB). The Verifier therefore computes
+// argon2 itself (argon2.go, RFC 9106, checked against x/crypto in tests)
+// into buffers it keeps: one per verification slot, grown to the largest m
+// seen. Hashing memory is thus at most MaxConcurrent × MaxMemoryKiB, held
+// for reuse, and a flood allocates nothing more. Callers waiting for a slot
+// hold nothing but their goroutine.
 //
 // Only successes are remembered, keyed by the SHA-256 of the whole header; raw
 // headers are not kept. Failures are never cached: an attacker without the

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // phcMarker separates the endpoint UUID from the PHC string in a header.
@@ -25,7 +23,10 @@ type Verifier struct {
 	hasID  bool   // false when the UUID is empty: nothing verifies
 	secret []byte
 	limits Limits
+	floor  floor         // least cost accepted (MinMemoryKiB, MinIterations)
 	sem    chan struct{} // one token per argon2 computation running
+	bufs   chan []block  // argon2 memory kept for reuse, at most MaxConcurrent
+	queued atomic.Int64  // callers waiting for a token of sem
 	cache  *cache        // nil when disabled
 	now    func() time.Time
 
@@ -53,7 +54,9 @@ func NewVerifier(endpointUUID, secret string, l Limits) *Verifier {
 		hasID:   endpointUUID != "",
 		secret:  []byte(secret),
 		limits:  l,
+		floor:   floor{memory: MinMemoryKiB, iterations: MinIterations},
 		sem:     make(chan struct{}, l.MaxConcurrent),
+		bufs:    make(chan []block, l.MaxConcurrent),
 		cache:   newCache(l.CacheSize, l.CacheTTL),
 		now:     time.Now,
 		flights: make(map[digest]*flight),
@@ -64,11 +67,14 @@ func NewVerifier(endpointUUID, secret string, l Limits) *Verifier {
 // PHC-encoded argon2i or argon2id (v=19) hash of the secret. It refuses,
 // wrapping ErrUnauthorized, a header that is empty, longer than
 // MaxHeaderLength, malformed, for another endpoint, of an unsupported variant
-// or version, over the cost Limits (before any hashing) or not matching the
-// secret. A header verified recently is accepted from the cache without
+// or version, outside the cost window (below MinMemoryKiB or MinIterations,
+// above the Limits; checked before any hashing) or not matching the secret.
+// The messages differ for logs; a caller-facing layer must answer all of them
+// alike. A header verified recently is accepted from the cache without
 // hashing; concurrent calls with the same header share one computation. It
-// wraps ErrBusy (and ctx's error) when ctx is done before a verification slot
-// frees up.
+// wraps ErrBusy when Limits.MaxQueue callers already wait for a verification
+// slot, or when none frees up within Limits.MaxWait (then also wrapping
+// context.DeadlineExceeded) or before ctx is done (wrapping ctx's error).
 func (v *Verifier) Verify(ctx context.Context, header string) error {
 	if header == "" {
 		return refuse("missing Authorization header")
@@ -91,9 +97,11 @@ func (v *Verifier) Verify(ctx context.Context, header string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	if err := v.limits.check(p); err != nil {
+	if err := v.limits.check(v.floor, p); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, v.limits.MaxWait)
+	defer cancel()
 	return v.verifyOnce(ctx, key, p, salt, hash)
 }
 
@@ -157,10 +165,21 @@ func (v *Verifier) lead(ctx context.Context, key digest, f *flight, p Params, sa
 		return
 	}
 	select {
-	case v.sem <- struct{}{}:
-	case <-ctx.Done():
-		f.err = busy("waiting for a verification slot", ctx.Err())
-		return
+	case v.sem <- struct{}{}: // a free slot: no queueing
+	default:
+		if n := v.queued.Add(1); n > int64(v.limits.MaxQueue) {
+			v.queued.Add(-1)
+			f.err = fmt.Errorf("%w: %d callers already waiting for a verification slot", ErrBusy, n-1)
+			return
+		}
+		select {
+		case v.sem <- struct{}{}:
+			v.queued.Add(-1)
+		case <-ctx.Done():
+			v.queued.Add(-1)
+			f.err = busy("waiting for a verification slot", ctx.Err())
+			return
+		}
 	}
 	defer func() { <-v.sem }()
 	f.err = v.compare(p, salt, hash)
@@ -170,14 +189,21 @@ func (v *Verifier) lead(ctx context.Context, key digest, f *flight, p Params, sa
 }
 
 // compare hashes the secret with the presented parameters and salt and
-// compares the result with hash in constant time. p is within the limits.
+// compares the result with hash in constant time. p is within the limits
+// and the caller holds a token of v.sem, so at most MaxConcurrent buffers
+// are ever out: they are reused, never garbage.
 func (v *Verifier) compare(p Params, salt, hash []byte) error {
 	v.hashes.Add(1)
-	derive := argon2.Key
-	if p.Variant == Argon2id {
-		derive = argon2.IDKey
+	var buf []block
+	select {
+	case buf = <-v.bufs:
+	default:
 	}
-	got := derive(v.secret, salt, p.Iterations, p.Memory, uint8(p.Parallelism), uint32(len(hash)))
+	got, buf := argon2Key(p.Variant, v.secret, salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(hash)), buf)
+	select {
+	case v.bufs <- buf:
+	default: // cannot happen while callers hold sem; never block
+	}
 	if subtle.ConstantTimeCompare(got, hash) != 1 {
 		return refuse("hash mismatch")
 	}

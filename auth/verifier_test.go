@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVerifySeedExample(t *testing.T) {
@@ -33,7 +34,7 @@ func TestVerify(t *testing.T) {
 		{"padded base64", seedUUID + "$argon2i$v=19$m=4096,t=3,p=1$lxQKK/JGRLqc01yCPpJvSw==$FUjxqpeiwORBGcgzPSytgHf1LTdbMLbGOyCqg61BJoM=", "", 1},
 		{"argon2id", makeHeader(t, seedUUID, seedSecret, Params{Argon2id, 1024, 2, 2}, salt(7, 16), 32), "", 1},
 		{"argon2i 64-byte hash", makeHeader(t, seedUUID, seedSecret, cheap, salt(7, 64), 64), "", 1},
-		{"argon2i at every limit", makeHeader(t, seedUUID, seedSecret, Params{Argon2i, 64 * 1024, 1, 4}, salt(7, 16), 16), "", 1},
+		{"argon2i at every limit", makeHeader(t, seedUUID, seedSecret, Params{Argon2i, 16 * 1024, 1, 4}, salt(7, 16), 16), "", 1},
 
 		{"wrong secret", makeHeader(t, seedUUID, "abc123457", cheap, salt(1, 16), 32), "hash mismatch", 1},
 		{"argon2id hash labelled argon2i", strings.Replace(makeHeader(t, seedUUID, seedSecret, Params{Argon2id, 64, 1, 1}, salt(1, 16), 32), "argon2id", "argon2i", 1), "hash mismatch", 1},
@@ -115,14 +116,15 @@ func TestVerifierEmptyUUIDMatchesNothing(t *testing.T) {
 
 func TestLimitsWithDefaults(t *testing.T) {
 	d := DefaultLimits()
-	if d.MaxMemoryKiB != 65536 || d.MaxIterations != 10 || d.MaxParallelism != 4 ||
-		d.MaxConcurrent < 1 || d.CacheSize != 1024 || d.CacheTTL.Minutes() != 10 {
+	if d.MaxMemoryKiB != 16384 || d.MaxIterations != 6 || d.MaxParallelism != 4 ||
+		d.MaxConcurrent < 1 || d.MaxWait != time.Second || d.MaxQueue != 64 ||
+		d.CacheSize != 1024 || d.CacheTTL.Minutes() != 10 {
 		t.Fatalf("DefaultLimits = %+v", d)
 	}
 	if got := (Limits{}).withDefaults(); got != d {
 		t.Errorf("zero Limits with defaults = %+v, want %+v", got, d)
 	}
-	custom := Limits{MaxMemoryKiB: 1, MaxIterations: 2, MaxParallelism: 3, MaxConcurrent: 4, CacheSize: -1, CacheTTL: -1}
+	custom := Limits{MaxMemoryKiB: 1, MaxIterations: 2, MaxParallelism: 3, MaxConcurrent: 4, MaxWait: 5, MaxQueue: 6, CacheSize: -1, CacheTTL: -1}
 	if got := custom.withDefaults(); got != custom {
 		t.Errorf("set Limits with defaults = %+v, want unchanged %+v", got, custom)
 	}
@@ -147,5 +149,56 @@ func TestVerifyCustomLimits(t *testing.T) {
 	}
 	if n := v.hashes.Load(); n != 1 {
 		t.Errorf("hashes = %d, want 1", n)
+	}
+}
+
+// TestVerifyCostFloor checks the real floor (the seed's cost): a weaker hash
+// is refused before hashing, the seed's cost itself verifies.
+func TestVerifyCostFloor(t *testing.T) {
+	tests := []struct {
+		name    string
+		p       Params
+		errText string
+	}{
+		{"seed cost", Params{Argon2i, 4096, 3, 1}, ""},
+		{"m=8,t=1 (far weaker)", Params{Argon2i, 8, 1, 1}, "cost under floor: m=8 below 4096"},
+		{"m one under", Params{Argon2id, 4095, 3, 1}, "cost under floor: m=4095"},
+		{"t one under", Params{Argon2i, 4096, 2, 1}, "cost under floor: t=2 below 3"},
+		{"stronger m, weaker t", Params{Argon2i, 8192, 1, 1}, "cost under floor: t=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerifier(seedUUID, seedSecret, Limits{CacheSize: -1})
+			err := v.Verify(context.Background(), makeHeader(t, seedUUID, seedSecret, tt.p, salt(3, 16), 32))
+			if tt.errText == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), tt.errText) {
+				t.Fatalf("Verify = %v, want ErrUnauthorized containing %q", err, tt.errText)
+			}
+			if n := v.hashes.Load(); n != 0 {
+				t.Errorf("hashes = %d, want 0 (refused before hashing)", n)
+			}
+		})
+	}
+}
+
+// TestVerifyMessagesHaveOnePrefix checks that no refusal repeats a prefix
+// (once "unauthorized: unauthorized: ...").
+func TestVerifyMessagesHaveOnePrefix(t *testing.T) {
+	v, _ := newTestVerifier(Limits{CacheSize: -1})
+	for _, h := range []string{"", "Bearer x", seedUUID, "x" + seedHeader, strings.Replace(seedHeader, "v=19", "v=16", 1),
+		strings.Replace(seedHeader, "m=4096", "m=9999999", 1), seedHeader[:len(seedHeader)-3] + "AAA", seedHeader + "!"} {
+		err := v.Verify(context.Background(), h)
+		if err == nil {
+			t.Fatalf("Verify(%q) accepted", h)
+		}
+		msg := err.Error()
+		if strings.Count(msg, "unauthorized") != 1 || strings.Count(msg, "malformed") > 1 {
+			t.Errorf("Verify(%q) = %q: a prefix repeats", h, msg)
+		}
 	}
 }

@@ -2,8 +2,9 @@ package config
 
 import (
 	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/auth"
 )
 
 // Config is the whole configuration of lambda-endpoint, one field per TOML
@@ -123,9 +124,17 @@ type Auth struct {
 	// MaxParallelism is the largest argon2 parallelism (p) accepted.
 	MaxParallelism uint8 `toml:"max-parallelism"`
 	// MaxConcurrent is how many argon2 verifications may run at once. In
-	// the file and the environment 0 means runtime.NumCPU(); Load resolves
-	// it, so a loaded Config always holds a positive number.
+	// the file and the environment 0 means auth.DefaultConcurrent() (half the
+	// CPUs, 1 to 4); Load resolves
+	// it, so a loaded Config always holds a positive number. Memory spent
+	// on hashing is at most MaxConcurrent × MaxMemoryKiB.
 	MaxConcurrent int `toml:"max-concurrent"`
+	// MaxWait is how long a request waits for a verification slot before
+	// it is answered 503 with Retry-After.
+	MaxWait Duration `toml:"max-wait"`
+	// MaxQueue is how many requests may wait for a verification slot at
+	// once; more are answered 503 at once.
+	MaxQueue int `toml:"max-queue"`
 	// CacheSize is how many verified headers are remembered; 0 disables
 	// the cache.
 	CacheSize int `toml:"cache-size"`
@@ -184,10 +193,12 @@ func Default() Config {
 			MaxProbes: 40,
 		},
 		Auth: Auth{
-			MaxMemoryKiB:   65536,
-			MaxIterations:  10,
+			MaxMemoryKiB:   16384,
+			MaxIterations:  6,
 			MaxParallelism: 4,
-			MaxConcurrent:  runtime.NumCPU(),
+			MaxConcurrent:  auth.DefaultConcurrent(),
+			MaxWait:        Duration{time.Second},
+			MaxQueue:       64,
 			CacheSize:      1024,
 			CacheTTL:       Duration{10 * time.Minute},
 		},

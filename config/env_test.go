@@ -48,7 +48,7 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) { c.Lambda.BPFEnvAllow = []string{"BPFTRACE_STRLEN", "BPFTRACE_MAX_MAP_KEYS"} }},
 		{"list emptied", map[string]string{"LAMBDA_STAP_ENV_ALLOW": ""},
 			func(c *Config) { c.Lambda.StapEnvAllow = []string{} }},
-		{"auth max concurrent 0 means NumCPU", map[string]string{"LAMBDA_AUTH_MAX_CONCURRENT": "0"},
+		{"auth max concurrent 0 means the default", map[string]string{"LAMBDA_AUTH_MAX_CONCURRENT": "0"},
 			func(c *Config) {}},
 		{"unrelated variables ignored", map[string]string{"LAMBDA_SECRETT": "x", "LAMBDA_AUTH_SECRET": "y", "SECRET": "z"},
 			func(c *Config) {}},

@@ -4,15 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/lambda-endpoint/lambda-endpoint/auth"
 )
 
 // Load reads the TOML file at path over Default, applies the environment
 // overrides found with getenv (os.LookupEnv in production; nil means none),
-// resolves auth.max-concurrent = 0 to runtime.NumCPU() and validates the
+// resolves auth.max-concurrent = 0 to auth.DefaultConcurrent() and validates the
 // result. An empty path skips the file: defaults and environment only.
 //
 // The file is decoded strictly: unknown keys and values of the wrong type
@@ -45,7 +46,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	if cfg.Auth.MaxConcurrent == 0 {
-		cfg.Auth.MaxConcurrent = runtime.NumCPU()
+		cfg.Auth.MaxConcurrent = auth.DefaultConcurrent()
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)

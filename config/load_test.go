@@ -67,8 +67,8 @@ func TestLoadResolvesMaxConcurrentZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Auth.MaxConcurrent != runtime.NumCPU() {
-		t.Fatalf("max-concurrent = %d, want NumCPU %d", got.Auth.MaxConcurrent, runtime.NumCPU())
+	if want := min(4, max(1, runtime.NumCPU()/2)); got.Auth.MaxConcurrent != want {
+		t.Fatalf("max-concurrent = %d, want half the CPUs, 1 to 4: %d", got.Auth.MaxConcurrent, want)
 	}
 }
 

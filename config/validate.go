@@ -28,6 +28,7 @@ const (
 	minAuthIterations  = 3
 	maxAuthIterations  = 1000
 	minAuthParallelism = 1
+	maxAuthWait        = time.Minute
 )
 
 // Validate checks every value and returns all problems joined
@@ -240,6 +241,11 @@ func (a *Auth) validate(v *validator) {
 	v.between("auth.max-iterations", int64(a.MaxIterations), minAuthIterations, maxAuthIterations)
 	v.atLeast("auth.max-parallelism", int64(a.MaxParallelism), minAuthParallelism)
 	v.atLeast("auth.max-concurrent", int64(a.MaxConcurrent), 1)
+	v.positive("auth.max-wait", a.MaxWait)
+	if a.MaxWait.Duration > maxAuthWait {
+		v.fail("auth.max-wait", "must be at most %s (a request waits that long for a verification slot), got %s", maxAuthWait, a.MaxWait.Duration)
+	}
+	v.atLeast("auth.max-queue", int64(a.MaxQueue), 1)
 	v.atLeast("auth.cache-size", int64(a.CacheSize), 0)
 	v.positive("auth.cache-ttl", a.CacheTTL)
 }

@@ -128,6 +128,9 @@ func TestValidateRefuses(t *testing.T) {
 		{"auth concurrent 0", func(c *Config) { c.Auth.MaxConcurrent = 0 }, "auth.max-concurrent: must be at least 1, got 0"},
 		{"auth cache size negative", func(c *Config) { c.Auth.CacheSize = -1 }, "auth.cache-size: must be at least 0, got -1"},
 		{"auth cache ttl 0", func(c *Config) { c.Auth.CacheTTL = Duration{} }, "auth.cache-ttl: must be a positive duration"},
+		{"auth max wait 0", func(c *Config) { c.Auth.MaxWait = Duration{} }, "auth.max-wait: must be a positive duration"},
+		{"auth max wait an hour", func(c *Config) { c.Auth.MaxWait = Duration{time.Hour} }, "auth.max-wait: must be at most 1m0s"},
+		{"auth max queue 0", func(c *Config) { c.Auth.MaxQueue = 0 }, "auth.max-queue: must be at least 1, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"errors"
+	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,12 +25,18 @@ func TestDecodeTemplate(t *testing.T) {
 	}{
 		{name: "seed spelling funtions", body: `{"process":"/bin/bash","funtions":["xmalloc","xfree"],"environment":[],"value":[],"options":[],"traceType":"BPF"}`, want: seed},
 		{name: "functions", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"environment":[],"value":[],"options":[],"traceType":"BPF"}`, want: seed},
-		{name: "both spellings equal", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"funtions":["xmalloc","xfree"],"traceType":"BPF"}`, want: seed},
+		{name: "both spellings equal (ambiguous)", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"funtions":["xmalloc","xfree"],"traceType":"BPF"}`, wantErr: "functions: give functions or the seed's spelling funtions, not both"},
 		{name: "type as one-element array, lower case", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"traceType":["bpf"]}`, want: seed},
 		{name: "stap mixed case", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"traceType":"sTaP"}`,
 			want: messages.TemplateInfo{Process: "/bin/bash", Functions: []string{"xmalloc", "xfree"}, Environment: []string{}, Value: []string{}, Options: []string{}, TraceType: messages.STAP}},
 		{name: "omitted lists are empty", body: `{"process":"/bin/bash","functions":["xmalloc","xfree"],"environment":null,"traceType":"BPF"}`, want: seed},
-		{name: "both spellings differ", body: `{"process":"/bin/bash","functions":["a"],"funtions":["b"],"traceType":"BPF"}`, wantErr: "differ"},
+		{name: "both spellings differ", body: `{"process":"/bin/bash","functions":["a"],"funtions":["b"],"traceType":"BPF"}`, wantErr: "not both"},
+		{name: "case-variant key", body: `{"process":"/bin/bash","PROCESS":"/usr/bin/true","functions":["a"],"traceType":"BPF"}`, wantErr: `"PROCESS": unknown key (keys are case-sensitive: did you mean "process"?)`},
+		{name: "case-variant key alone", body: `{"Process":"/bin/bash","functions":["a"],"traceType":"BPF"}`, wantErr: `"Process": unknown key`},
+		{name: "duplicate key", body: `{"process":"/bin/bash","process":"/usr/bin/true","functions":["a"],"traceType":"BPF"}`, wantErr: `"process": key given twice`},
+		{name: "duplicate key in a nested object", body: `{"process":"/bin/bash","functions":["a"],"traceType":{"a":1,"a":2}}`, wantErr: `"a": key given twice`},
+		{name: "escaped duplicate key", body: `{"process":"/bin/bash","pro\u0063ess":"/usr/bin/true","functions":["a"],"traceType":"BPF"}`, wantErr: `"process": key given twice`},
+		{name: "case-variant traceType key", body: `{"process":"/bin/bash","functions":["a"],"tracetype":"BPF"}`, wantErr: `did you mean "traceType"`},
 		{name: "missing process", body: `{"functions":["a"],"traceType":"BPF"}`, wantErr: "process: missing"},
 		{name: "missing functions", body: `{"process":"/bin/bash","traceType":"BPF"}`, wantErr: "functions: missing"},
 		{name: "null functions", body: `{"process":"/bin/bash","functions":null,"traceType":"BPF"}`, wantErr: "functions: missing"},
@@ -37,9 +44,10 @@ func TestDecodeTemplate(t *testing.T) {
 		{name: "empty type array (seed placeholder)", body: `{"process":"/bin/bash","functions":["a"],"traceType":[]}`, wantErr: "traceType"},
 		{name: "two-element type array", body: `{"process":"/bin/bash","functions":["a"],"traceType":["BPF","STAP"]}`, wantErr: "traceType"},
 		{name: "unknown type", body: `{"process":"/bin/bash","functions":["a"],"traceType":"DTRACE"}`, wantErr: "traceType"},
-		{name: "wrong type of process", body: `{"process":7,"functions":["a"],"traceType":"BPF"}`, wantErr: "malformed JSON"},
-		{name: "functions as string", body: `{"process":"/bin/bash","functions":"xmalloc","traceType":"BPF"}`, wantErr: "malformed JSON"},
-		{name: "unknown field", body: `{"process":"/bin/bash","functions":["a"],"traceType":"BPF","shell":"id"}`, wantErr: "unknown field"},
+		{name: "wrong type of process", body: `{"process":7,"functions":["a"],"traceType":"BPF"}`, wantErr: "process: must be a string, got a number"},
+		{name: "functions as string", body: `{"process":"/bin/bash","functions":"xmalloc","traceType":"BPF"}`, wantErr: "functions: must be an array of strings, got a string"},
+		{name: "functions holding a number", body: `{"process":"/bin/bash","functions":[1],"traceType":"BPF"}`, wantErr: "functions: must be an array of strings, got an array holding a number"},
+		{name: "unknown field", body: `{"process":"/bin/bash","functions":["a"],"traceType":"BPF","shell":"id"}`, wantErr: `"shell": unknown key`},
 		{name: "trailing data", body: `{"process":"/bin/bash","functions":["a"],"traceType":"BPF"} {}`, wantErr: "malformed JSON"},
 		{name: "not an object", body: `[1,2]`, wantErr: "malformed JSON"},
 		{name: "empty body", body: ``, wantErr: "malformed JSON"},
@@ -49,7 +57,7 @@ func TestDecodeTemplate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := decodeTemplate([]byte(tt.body))
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, errBadRequest) {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || statusOf(err) != http.StatusBadRequest {
 					t.Fatalf("decodeTemplate() error = %v, want a bad request containing %q", err, tt.wantErr)
 				}
 				return
@@ -67,15 +75,26 @@ func TestDecodeTemplate(t *testing.T) {
 func TestDecodeStartRequest(t *testing.T) {
 	tests := []struct {
 		body    string
-		wantErr bool
+		wantErr string // the whole message; "" = success
 		typ     messages.TraceType
 	}{
 		{body: `{"traceT":"BPF","traceId":1,"lasting":3600}`, typ: messages.BPF},
 		{body: `{"traceT":"stap","traceId":5,"lasting":1,"mode":"events"}`, typ: messages.STAP},
-		{body: `{"traceT":"BPF","traceId":"1","lasting":3600}`, wantErr: true},
-		{body: `{"traceT":"BPF","traceId":1,"lasting":3.5}`, wantErr: true},
-		{body: `{"traceT":"BPF","traceId":1,"lasting":3600,"extra":1}`, wantErr: true},
-		{body: `{"traceT":"XDP","traceId":1,"lasting":3600}`, wantErr: true},
+		{body: `{"traceT":"BPF","traceId":"1","lasting":3600}`, wantErr: "traceId: must be an integer template id, got a string"},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":"3600"}`, wantErr: "lasting: must be an integer number of seconds, got a string"},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":3.5}`, wantErr: "lasting: must be an integer number of seconds, got 3.5"},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":1e99}`, wantErr: "lasting: must be an integer number of seconds, got 1e99"},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":3600,"extra":1}`, wantErr: `"extra": unknown key`},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":3600,"LASTING":1}`, wantErr: `"LASTING": unknown key (keys are case-sensitive: did you mean "lasting"?)`},
+		{body: `{"traceT":"BPF","traceId":1,"traceId":2,"lasting":3600}`, wantErr: `"traceId": key given twice`},
+		{body: `{"traceT":"XDP","traceId":1,"lasting":3600}`, wantErr: `traceT: "XDP" is not "BPF" or "STAP"`},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":3600}x`, wantErr: "malformed JSON: data after the object"},
+		{body: `{"traceT":"BPF","traceId":1,"lasting":3600}{}`, wantErr: "malformed JSON: data after the object"},
+		{body: `{"traceT":"BPF",`, wantErr: "malformed JSON: the body ends inside a value"},
+		{body: `[]`, wantErr: "malformed JSON: the body must be a JSON object"},
+		{body: `"x"`, wantErr: "malformed JSON: the body must be a JSON object"},
+		{body: ``, wantErr: "malformed JSON: the body is empty"},
+		{body: `{"traceT":"BPF" "traceId":1}`, wantErr: `malformed JSON at byte 16: invalid character '"' after object key:value pair`},
 	}
 	for _, tt := range tests {
 		var req startRequest
@@ -84,8 +103,14 @@ func TestDecodeStartRequest(t *testing.T) {
 		if err == nil {
 			typ, err = req.TraceT.parse("traceT")
 		}
-		if (err != nil) != tt.wantErr {
-			t.Errorf("decoding %s: error = %v, want error %v", tt.body, err, tt.wantErr)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr || statusOf(err) != http.StatusBadRequest {
+				t.Errorf("decoding %s: error = %v, want 400 %q", tt.body, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("decoding %s: %v", tt.body, err)
 			continue
 		}
 		if err == nil && typ != tt.typ {
@@ -104,14 +129,40 @@ func FuzzDecodeTemplate(f *testing.F) {
 		`{"process":"/bin/bash","functions":["a"],"options":["-x","1","-s","8"],"environment":["SYSTEMTAP_X"],"value":["v"],"traceType":"STAP"}`,
 		`{"process":"/bin/ba sh","functions":["x} interval:s:1 { system(\"id\")"],"traceType":"BPF"}`,
 		`{"process":"../etc/passwd","functions":["a"],"options":["-c","id"],"traceType":"bpf"}`,
+		`{"process":"/bin/bash","PROCESS":"/usr/bin/true","functions":["a"],"traceType":"BPF"}`,
+		`{"process":"/bin/bash","process":"/usr/bin/true","functions":["a"],"traceType":"BPF"}`,
+		`{"process":"/bin/bash","functions":["a"],"funtions":["a"],"traceType":"BPF"}`,
+		`{"process":"/bin/bash","functions":["a"],"traceType":"BPF","environment":{"a":1,"a":2}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	rules := validate.DefaultRules()
+	known := map[string]bool{"process": true, "functions": true, "funtions": true, "environment": true, "value": true, "options": true, "traceType": true}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		info, err := decodeTemplate(body)
 		if err != nil {
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("refusal %v has status %d, want 400", err, statusOf(err))
+			}
 			return
+		}
+		// Accepted: one object whose keys are spelled exactly, one of
+		// functions/funtions, and the process it means is the one decoded.
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatalf("accepted a body encoding/json refuses: %v", err)
+		}
+		for k := range raw {
+			if !known[k] {
+				t.Fatalf("accepted key %q", k)
+			}
+		}
+		if raw["functions"] != nil && raw["funtions"] != nil {
+			t.Fatal("accepted both functions and funtions")
+		}
+		var process string
+		if json.Unmarshal(raw["process"], &process) != nil || process != info.Process {
+			t.Fatalf("process %q decoded as %q", raw["process"], info.Process)
 		}
 		if validate.Template(info, rules) != nil {
 			return

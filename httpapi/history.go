@@ -58,7 +58,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if v := q.Get("before"); v != "" {
 		c, err := persistence.ParseCursor(v)
 		if err != nil {
-			s.writeFailure(w, r, badRequest("before: %v", err))
+			s.writeFailure(w, r, badRequest("before: not a cursor (use a previous page's next)"))
 			return
 		}
 		rq.Before = &c

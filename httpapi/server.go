@@ -3,8 +3,12 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -54,7 +58,11 @@ type Options struct {
 type Server struct {
 	opts   Options
 	router *httprouter.Router
+	routes map[string]bool // registered paths, for logs
 	log    *slog.Logger
+	clock  func() time.Time // of the log rate limits; tests replace it
+
+	refusedLog, busyLog rateLimiter // WARN lines of failed authorizations
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -82,47 +90,185 @@ func New(o Options) (*Server, error) {
 	if o.Binaries == nil {
 		o.Binaries = binary.NewChecker(binary.DefaultMaxProbes, nil)
 	}
-	s := &Server{opts: o, log: o.Logger.With("component", "httpapi")}
+	s := &Server{
+		opts: o, log: o.Logger.With("component", "httpapi"), routes: map[string]bool{}, clock: time.Now,
+		refusedLog: rateLimiter{period: time.Second}, busyLog: rateLimiter{period: time.Second},
+	}
 	r := httprouter.New()
-	r.GET("/heartbeat", s.heartbeat)
-	r.GET("/traces", s.listTemplates)
-	r.PUT("/trace", s.putTemplate)
-	r.POST("/trace/remove", s.removeTemplate)
-	r.POST("/trace/start", s.startTrace)
-	r.GET("/trace/running", s.runningTrace)
-	r.GET("/traces/running/all", s.allRunning)
-	r.POST("/trace/kill", s.killTrace)
-	r.GET("/traces/history", s.history)
+	for _, rt := range []struct {
+		method, path string
+		h            httprouter.Handle
+	}{
+		{http.MethodGet, "/heartbeat", s.heartbeat},
+		{http.MethodGet, "/traces", s.listTemplates},
+		{http.MethodPut, "/trace", s.putTemplate},
+		{http.MethodPost, "/trace/remove", s.removeTemplate},
+		{http.MethodPost, "/trace/start", s.startTrace},
+		{http.MethodGet, "/trace/running", s.runningTrace},
+		{http.MethodGet, "/traces/running/all", s.allRunning},
+		{http.MethodPost, "/trace/kill", s.killTrace},
+		{http.MethodGet, "/traces/history", s.history},
+	} {
+		r.Handle(rt.method, rt.path, rt.h)
+		s.routes[rt.path] = true
+	}
 	r.HandleMethodNotAllowed = true
 	r.HandleOPTIONS = false
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusNotFound, "no route "+req.URL.Path)
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %.200q", req.URL.Path))
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method "+req.Method+" not allowed on "+req.URL.Path)
+		// httprouter has set Allow, listing OPTIONS although HandleOPTIONS
+		// is off (OPTIONS gets this 405 too): leave it out.
+		var allowed []string
+		for _, m := range strings.Split(w.Header().Get("Allow"), ", ") {
+			if m != http.MethodOptions {
+				allowed = append(allowed, m)
+			}
+		}
+		allow := strings.Join(allowed, ", ")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %.16q not allowed on %s (allowed: %s)",
+			req.Method, req.URL.Path, allow))
 	})
-	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v interface{}) {
-		s.log.Error("handler panicked", "path", req.URL.Path, "panic", v)
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		s.log.Error("handler panicked", "route", s.routeOf(req), "panic", v, "stack", string(debug.Stack()))
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
 	s.router = r
 	return s, nil
 }
 
-// ServeHTTP authenticates the request, then routes it. Every route needs
-// the Authorization header, /heartbeat included.
+// unauthorizedBody is the one answer to every refused Authorization
+// header, whatever was wrong with it (missing, malformed, another scheme such
+// as Bearer, another endpoint, a cost outside the window, a wrong secret):
+// a caller learns the expected format, never which part failed.
+const unauthorizedBody = "unauthorized: the Authorization header must be <endpoint-uuid>$argon2id$v=19$m=<KiB>,t=<n>,p=<n>$<salt>$<hash> (or argon2i) of this endpoint's secret"
+
+// wwwAuthenticate is sent with every 401: the same format hint as a
+// challenge (RFC 9110 section 11.6.1), identical for every refusal.
+const wwwAuthenticate = `Argon2 realm="lambda-endpoint", format="<endpoint-uuid>$argon2id$v=19$m=<KiB>,t=<n>,p=<n>$<salt>$<hash>"`
+
+// ServeHTTP authenticates the request, then routes it, and logs it. Every
+// route needs the Authorization header, /heartbeat included.
+//
+// Logging: one line per authorized request at INFO (method, route, status,
+// duration, remote, and the error of a refused request); 5xx answers at
+// ERROR (503 at WARN). Refused and busy authorizations are logged at WARN at
+// most once a second each, the line counting those left out since the last
+// one. The Authorization value is never logged.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
 	if err := s.opts.Verifier.Verify(req.Context(), req.Header.Get("Authorization")); err != nil {
 		if errors.Is(err, auth.ErrBusy) {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "too many authorizations being verified; retry")
+			writeError(w, http.StatusServiceUnavailable, "authorization busy: too many headers being verified; retry after a second")
+			s.logAuth(&s.busyLog, "authorization busy", req, http.StatusServiceUnavailable, err)
 			return
 		}
-		s.log.Debug("request refused", "path", req.URL.Path, "remote", req.RemoteAddr, "err", err)
-		writeError(w, http.StatusUnauthorized, "unauthorized: "+err.Error())
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+		writeError(w, http.StatusUnauthorized, unauthorizedBody)
+		s.logAuth(&s.refusedLog, "authorization refused", req, http.StatusUnauthorized, err)
 		return
 	}
-	s.router.ServeHTTP(w, req)
+	rec := &recorder{ResponseWriter: w}
+	s.router.ServeHTTP(rec, req)
+	s.logRequest(req, rec, time.Since(start))
+}
+
+// routeOf is the route pattern of req for logs: its path if it names a
+// route (all routes are static), else "unmatched", so that logs do not
+// carry arbitrary caller-chosen paths as routes.
+func (s *Server) routeOf(req *http.Request) string {
+	if s.routes[req.URL.Path] {
+		return req.URL.Path
+	}
+	return "unmatched"
+}
+
+func (s *Server) logRequest(req *http.Request, rec *recorder, d time.Duration) {
+	status := rec.statusCode()
+	level := slog.LevelInfo
+	switch {
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	case status >= 500:
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", req.Method), slog.String("route", s.routeOf(req)), slog.Int("status", status),
+		slog.Float64("duration_seconds", d.Seconds()), slog.String("remote", req.RemoteAddr),
+	}
+	if rec.err != nil {
+		attrs = append(attrs, slog.String("err", rec.err.Error()))
+	}
+	s.log.LogAttrs(req.Context(), level, "request", attrs...)
+}
+
+// logAuth logs a refused or busy authorization at WARN through limiter l.
+func (s *Server) logAuth(l *rateLimiter, msg string, req *http.Request, status int, err error) {
+	ok, suppressed := l.allow(s.clock())
+	if !ok {
+		return
+	}
+	s.log.LogAttrs(req.Context(), slog.LevelWarn, msg,
+		slog.String("method", req.Method), slog.String("route", s.routeOf(req)), slog.Int("status", status),
+		slog.String("remote", req.RemoteAddr), slog.String("err", err.Error()), slog.Int64("suppressed", suppressed))
+}
+
+// rateLimiter lets one event through per period and counts the others.
+type rateLimiter struct {
+	period time.Duration
+
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int64
+}
+
+// allow reports whether an event at now may be logged, and how many events
+// were suppressed since the last one allowed.
+func (l *rateLimiter) allow(now time.Time) (bool, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < l.period {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return true, n
+}
+
+// recorder remembers the status a handler wrote and the error it failed
+// with, for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	err    error
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) statusCode() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
 }

@@ -46,13 +46,13 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, _ httproute
 		return
 	}
 	if err := validate.Template(info, s.opts.Rules); err != nil {
-		s.writeFailure(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		s.writeFailure(w, r, withStatus(http.StatusBadRequest, err))
 		return
 	}
 	// Preflight against the binary: it is readable ELF, every function
 	// matches a symbol, the probes stay under lambda.max-probes.
 	if _, err := s.opts.Binaries.Check(info); err != nil {
-		s.writeFailure(w, r, fmt.Errorf("%w: %w", errBadRequest, err))
+		s.writeFailure(w, r, withStatus(http.StatusBadRequest, err))
 		return
 	}
 	t, err := s.opts.Templates.CreateTemplate(r.Context(), info)
@@ -80,11 +80,18 @@ func (s *Server) removeTemplate(w http.ResponseWriter, r *http.Request, _ httpro
 	}
 	err = s.opts.Templates.DeleteTemplate(r.Context(), typ, *req.RemoveID)
 	if err != nil {
-		if errors.Is(err, persistence.ErrNotFound) {
-			err = fmt.Errorf("no %s template %d: %w", typ, *req.RemoveID, err)
-		}
-		s.writeFailure(w, r, err)
+		s.writeFailure(w, r, templateFailure("removing", typ, *req.RemoveID, err))
 		return
 	}
 	writeText(w, http.StatusOK, "deleted")
+}
+
+// templateFailure words a store error about template (typ, id): an unknown
+// one is "no BPF template 7" alone (the store's own "not found" would repeat
+// it); other errors get the gerund context.
+func templateFailure(doing string, typ messages.TraceType, id int64, err error) error {
+	if errors.Is(err, persistence.ErrNotFound) {
+		return withStatus(http.StatusNotFound, fmt.Errorf("no %s template %d", typ, id))
+	}
+	return fmt.Errorf("%s %s template %d: %w", doing, typ, id, err)
 }

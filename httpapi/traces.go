@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -39,7 +38,7 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		return
 	}
 	if err := validate.Lasting(*req.Lasting, s.opts.MaxLasting); err != nil {
-		s.writeFailure(w, r, fmt.Errorf("%w: lasting: %w", errBadRequest, err))
+		s.writeFailure(w, r, withStatus(http.StatusBadRequest, err)) // names lasting itself
 		return
 	}
 	mode := messages.ModeEvents
@@ -51,10 +50,7 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		err = persistence.ErrNotFound // addressed by (type, id): a type mismatch is an unknown id
 	}
 	if err != nil {
-		if errors.Is(err, persistence.ErrNotFound) {
-			err = fmt.Errorf("no %s template %d: %w", typ, *req.TraceID, err)
-		}
-		s.writeFailure(w, r, err)
+		s.writeFailure(w, r, templateFailure("getting", typ, *req.TraceID, err))
 		return
 	}
 	reply, err := s.opts.Traces.Start(r.Context(), actors.StartRequest{
@@ -76,11 +72,11 @@ func (s *Server) runningTrace(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	info, ok, err := s.opts.Traces.Running(r.Context(), path)
 	if err != nil {
-		s.writeFailure(w, r, err)
+		s.writeFailure(w, r, fmt.Errorf("getting running trace: %w", err))
 		return
 	}
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no running trace %q", path))
+		s.writeFailure(w, r, withStatus(http.StatusNotFound, fmt.Errorf("no running trace %.300q", path)))
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
@@ -89,7 +85,7 @@ func (s *Server) runningTrace(w http.ResponseWriter, r *http.Request, _ httprout
 func (s *Server) allRunning(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	list, err := s.opts.Traces.All(r.Context())
 	if err != nil {
-		s.writeFailure(w, r, err)
+		s.writeFailure(w, r, fmt.Errorf("listing running traces: %w", err))
 		return
 	}
 	if list == nil {
@@ -110,7 +106,7 @@ func (s *Server) killTrace(w http.ResponseWriter, r *http.Request, _ httprouter.
 	}
 	found, err := s.opts.Traces.Kill(r.Context(), *req.KillPath)
 	if err != nil {
-		s.writeFailure(w, r, err)
+		s.writeFailure(w, r, fmt.Errorf("killing trace: %w", err))
 		return
 	}
 	s.log.Info("kill requested", "trace_path", *req.KillPath, "running", found)

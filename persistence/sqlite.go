@@ -41,8 +41,11 @@ func openSQLite(rawURL string) (*Store, migrationGuard, error) {
 	}
 	var guard migrationGuard = noGuard{}
 	if path != sqliteMemory {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, nil, fmt.Errorf("creating database directory: %w", err)
+		}
+		if err := createPrivate(path); err != nil {
+			return nil, nil, err
 		}
 		guard = fileGuard{path: path + "-migrate.lock"}
 	}
@@ -80,4 +83,20 @@ func sqlitePath(rawURL string) (string, error) {
 		return "", fmt.Errorf("resolving sqlite path %q: %w", rest, err)
 	}
 	return abs, nil
+}
+
+// createPrivate creates the database file with mode 0600 before SQLite opens
+// it (SQLite would create it 0644 under the usual umask: templates readable
+// by every local user). SQLite gives the -wal and -shm files it creates
+// later the mode of the database file, so they are private too. An existing
+// file keeps its mode: the operator chose it.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating database file: %w", err)
+	}
+	return f.Close()
 }

@@ -34,7 +34,7 @@ func createSegment(dir string, h segmentHeader, sync bool) (*segment, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, segmentName(h.first))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, FileMode)
 	if err != nil {
 		return nil, fmt.Errorf("creating segment: %w", err)
 	}

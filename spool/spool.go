@@ -68,7 +68,7 @@ func createSpool(dir string, meta []byte, o Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(dir)

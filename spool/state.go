@@ -24,7 +24,7 @@ type stateFile struct {
 // and reads its newest valid slot. ok is false when no slot is valid;
 // problem then says why.
 func openStateFile(dir string) (st *stateFile, cur stateSlot, ok bool, problem string, err error) {
-	f, err := os.OpenFile(filepath.Join(dir, stateFileName), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, stateFileName), os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		return nil, cur, false, "", err
 	}

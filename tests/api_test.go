@@ -63,13 +63,25 @@ func testAPIContract(t *testing.T, e *endpoint) {
 			"argon2d":        strings.Replace(authHeader, "$argon2i$", "$argon2d$", 1),
 			"huge memory":    testUUID + "$argon2i$v=19$m=4194304,t=3,p=1$lxQKK/JGRLqc01yCPpJvSw$FUjxqpeiwORBGcgzPSytgHf1LTdbMLbGOyCqg61BJoM",
 		}
+		cases["bearer"] = "Bearer " + authHeader
+		cases["under the cost floor"] = testUUID + "$argon2i$v=19$m=8,t=1,p=1$lxQKK/JGRLqc01yCPpJvSw$FUjxqpeiwORBGcgzPSytgHf1LTdbMLbGOyCqg61BJoM"
+		var first string
 		for name, h := range cases {
 			for _, route := range []string{"/heartbeat", "/traces", "/traces/running/all"} {
 				st, body, ct := e.do("GET", route, "", map[string]string{"Authorization": h})
 				if st != http.StatusUnauthorized || !strings.HasPrefix(ct, "application/json") || !json.Valid(body) {
 					t.Errorf("%s on %s: %d %s %s, want 401 JSON", name, route, st, ct, body)
 				}
+				// One answer for every refusal: the caller cannot tell them apart.
+				if first == "" {
+					first = string(body)
+				} else if string(body) != first {
+					t.Errorf("%s on %s: body %s differs from %s", name, route, body, first)
+				}
 			}
+		}
+		if !strings.Contains(first, "<endpoint-uuid>$argon2id$v=19$") || strings.Contains(first, "unauthorized: unauthorized") {
+			t.Errorf("401 body %s does not state the expected format once", first)
 		}
 		// The seed's example header is valid.
 		seed := testUUID + "$argon2i$v=19$m=4096,t=3,p=1$lxQKK/JGRLqc01yCPpJvSw$FUjxqpeiwORBGcgzPSytgHf1LTdbMLbGOyCqg61BJoM"
@@ -144,27 +156,34 @@ func testAPIContract(t *testing.T, e *endpoint) {
 			name, method, path, body string
 			hdr                      map[string]string
 			want                     int
+			says                     string // the error text, when the case pins it
 		}{
-			{"no content type", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": ""}, http.StatusUnsupportedMediaType},
-			{"text content type", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType},
-			{"json with charset", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "application/json; charset=utf-8"}, http.StatusCreated},
-			{"too large", "PUT", "/trace", big, nil, http.StatusRequestEntityTooLarge},
-			{"malformed", "PUT", "/trace", `{"process":`, nil, http.StatusBadRequest},
-			{"wrong type", "PUT", "/trace", `{"process":"/bin/bash","functions":"xmalloc","traceType":"BPF"}`, nil, http.StatusBadRequest},
-			{"missing field", "PUT", "/trace", `{"process":"/bin/bash","traceType":"BPF"}`, nil, http.StatusBadRequest},
-			{"wrong method", "DELETE", "/trace", "", nil, http.StatusMethodNotAllowed},
-			{"wrong method heartbeat", "POST", "/heartbeat", "", nil, http.StatusMethodNotAllowed},
-			{"unknown route", "GET", "/nope", "", nil, http.StatusNotFound},
-			{"start unknown id", "POST", "/trace/start", `{"traceT":"BPF","traceId":999999,"lasting":10}`, nil, http.StatusNotFound},
-			{"start lasting 0", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":0}`, nil, http.StatusBadRequest},
-			{"start lasting negative", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":-5}`, nil, http.StatusBadRequest},
-			{"start lasting over a day", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":86401}`, nil, http.StatusBadRequest},
-			{"start lasting float", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":1.5}`, nil, http.StatusBadRequest},
-			{"start missing traceT", "POST", "/trace/start", `{"traceId":1,"lasting":10}`, nil, http.StatusBadRequest},
-			{"start no content type", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":10}`, map[string]string{"Content-Type": ""}, http.StatusUnsupportedMediaType},
-			{"running without path", "GET", "/trace/running", "", nil, http.StatusBadRequest},
-			{"running unknown path", "GET", "/trace/running?path=/tmp/nope.trace", "", nil, http.StatusNotFound},
-			{"kill missing field", "POST", "/trace/kill", `{}`, nil, http.StatusBadRequest},
+			{"no content type", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": ""}, http.StatusUnsupportedMediaType, ""},
+			{"text content type", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType, ""},
+			{"json with charset", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "application/json; charset=utf-8"}, http.StatusCreated, ""},
+			{"json with charset in capitals", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "application/json; charset=UTF-8"}, http.StatusCreated, ""},
+			{"json with latin-1", "PUT", "/trace", bashTemplate, map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}, http.StatusUnsupportedMediaType, `Content-Type charset must be utf-8, got "iso-8859-1"`},
+			{"case-variant key", "PUT", "/trace", `{"process":"/bin/bash","PROCESS":"/usr/bin/true","functions":["xmalloc"],"traceType":"BPF"}`, nil, http.StatusBadRequest, `"PROCESS": unknown key (keys are case-sensitive: did you mean "process"?)`},
+			{"duplicate key", "PUT", "/trace", `{"process":"/bin/bash","process":"/usr/bin/true","functions":["xmalloc"],"traceType":"BPF"}`, nil, http.StatusBadRequest, `"process": key given twice`},
+			{"both spellings", "PUT", "/trace", `{"process":"/bin/bash","functions":["xmalloc"],"funtions":["xmalloc"],"traceType":"BPF"}`, nil, http.StatusBadRequest, "functions: give functions or the seed's spelling funtions, not both"},
+			{"start lasting a string", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":"10"}`, nil, http.StatusBadRequest, "lasting: must be an integer number of seconds, got a string"},
+			{"too large", "PUT", "/trace", big, nil, http.StatusRequestEntityTooLarge, ""},
+			{"malformed", "PUT", "/trace", `{"process":`, nil, http.StatusBadRequest, ""},
+			{"wrong type", "PUT", "/trace", `{"process":"/bin/bash","functions":"xmalloc","traceType":"BPF"}`, nil, http.StatusBadRequest, ""},
+			{"missing field", "PUT", "/trace", `{"process":"/bin/bash","traceType":"BPF"}`, nil, http.StatusBadRequest, ""},
+			{"wrong method", "DELETE", "/trace", "", nil, http.StatusMethodNotAllowed, ""},
+			{"wrong method heartbeat", "POST", "/heartbeat", "", nil, http.StatusMethodNotAllowed, ""},
+			{"unknown route", "GET", "/nope", "", nil, http.StatusNotFound, ""},
+			{"start unknown id", "POST", "/trace/start", `{"traceT":"BPF","traceId":999999,"lasting":10}`, nil, http.StatusNotFound, "no BPF template 999999"},
+			{"start lasting 0", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":0}`, nil, http.StatusBadRequest, ""},
+			{"start lasting negative", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":-5}`, nil, http.StatusBadRequest, ""},
+			{"start lasting over a day", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":86401}`, nil, http.StatusBadRequest, ""},
+			{"start lasting float", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":1.5}`, nil, http.StatusBadRequest, ""},
+			{"start missing traceT", "POST", "/trace/start", `{"traceId":1,"lasting":10}`, nil, http.StatusBadRequest, ""},
+			{"start no content type", "POST", "/trace/start", `{"traceT":"BPF","traceId":1,"lasting":10}`, map[string]string{"Content-Type": ""}, http.StatusUnsupportedMediaType, ""},
+			{"running without path", "GET", "/trace/running", "", nil, http.StatusBadRequest, ""},
+			{"running unknown path", "GET", "/trace/running?path=/tmp/nope.trace", "", nil, http.StatusNotFound, ""},
+			{"kill missing field", "POST", "/trace/kill", `{}`, nil, http.StatusBadRequest, ""},
 		}
 		for _, c := range cases {
 			st, body, ct := e.do(c.method, c.path, c.body, c.hdr)
@@ -174,6 +193,16 @@ func testAPIContract(t *testing.T, e *endpoint) {
 			}
 			if st >= 400 && (!strings.HasPrefix(ct, "application/json") || !json.Valid(body) || !strings.Contains(string(body), `"error"`)) {
 				t.Errorf("%s: error answer %q %s is not a JSON error", c.name, ct, clip(body))
+			}
+			var eb struct{ Error string }
+			json.Unmarshal(body, &eb)
+			if c.says != "" && eb.Error != c.says {
+				t.Errorf("%s: error %q, want %q", c.name, eb.Error, c.says)
+			}
+			for _, bad := range []string{"Go struct", "int64", "json:", "lasting: lasting", "unauthorized: unauthorized", "not found: not found"} {
+				if strings.Contains(eb.Error, bad) {
+					t.Errorf("%s: error %q holds %q", c.name, eb.Error, bad)
+				}
 			}
 		}
 	})

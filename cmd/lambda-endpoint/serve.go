@@ -119,7 +119,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Templates: store, Runs: store, Traces: rt,
 		Verifier: auth.NewVerifier(l.EndpointUUID, l.Secret, auth.Limits{
 			MaxMemoryKiB: a.MaxMemoryKiB, MaxIterations: a.MaxIterations, MaxParallelism: a.MaxParallelism,
-			MaxConcurrent: a.MaxConcurrent, CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
+			MaxConcurrent: a.MaxConcurrent, MaxWait: a.MaxWait.Duration, MaxQueue: a.MaxQueue,
+			CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
 		}),
 		Rules: rules, MaxLasting: l.MaxLasting.Duration, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Logger: logger, Binaries: binaries,

@@ -55,8 +55,15 @@ func newLogger(s config.Server, w io.Writer) *slog.Logger {
 // delivers what it can, the actor system and the store close.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	l := cfg.Lambda
+	// First thing: one endpoint per data directory. Nothing (database,
+	// spool recovery, cgroup clean-up) runs before this lock is held.
+	lock, err := lockDataDir(l.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen,
-		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "euid", os.Geteuid())
+		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "data_dir", l.DataDir, "euid", os.Geteuid())
 
 	persistence.SetLogger(logger)
 	store, err := persistence.Open(ctx, cfg.Database.URL)

@@ -4,9 +4,11 @@
 //
 // Usage:
 //
-//	lambda-endpoint serve --config FILE    run the endpoint
-//	lambda-endpoint token --config FILE    print a valid Authorization header value
-//	lambda-endpoint version                print the version
+//	lambda-endpoint serve --config FILE      run the endpoint
+//	lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
+//	                                         run the reference platform receiver
+//	lambda-endpoint token --config FILE      print a valid Authorization header value
+//	lambda-endpoint version                  print the version
 package main
 
 import (
@@ -34,9 +36,12 @@ func main() {
 const usage = `lambda-endpoint: a per-host tracing agent (bpftrace / SystemTap) with a REST API.
 
 Usage:
-  lambda-endpoint serve --config FILE    run the endpoint
-  lambda-endpoint token --config FILE    print a valid Authorization header value
-  lambda-endpoint version                print the version
+  lambda-endpoint serve --config FILE      run the endpoint
+  lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
+                                           run the reference platform receiver
+  lambda-endpoint token --config FILE      print a valid Authorization header value
+  lambda-endpoint version                  print the version
+  lambda-endpoint help COMMAND             a command's help (same as COMMAND --help)
 
 Run "lambda-endpoint COMMAND --help" for a command's flags.
 Environment variables override the config file (see README): LAMBDA_LISTEN,
@@ -53,12 +58,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCommand(ctx, args[1:], stderr)
+	case "receive":
+		err = receiveCommand(ctx, args[1:], stderr)
 	case "token":
 		err = tokenCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "lambda-endpoint", versionString())
 		return 0
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// help CMD is CMD --help.
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

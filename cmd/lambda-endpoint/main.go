@@ -8,6 +8,9 @@
 //	lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
 //	                                         run the reference platform receiver
 //	lambda-endpoint token --config FILE      print a valid Authorization header value
+//	lambda-endpoint templates add|ls|rm      manage trace templates through the API
+//	lambda-endpoint traces start|ls|kill|watch
+//	                                         run and watch traces through the API
 //	lambda-endpoint version                  print the version
 package main
 
@@ -21,6 +24,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/lambda-endpoint/lambda-endpoint/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,6 +45,9 @@ Usage:
   lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
                                            run the reference platform receiver
   lambda-endpoint token --config FILE      print a valid Authorization header value
+  lambda-endpoint templates add|ls|rm      manage trace templates through the API
+  lambda-endpoint traces start|ls|kill|watch
+                                           run and watch traces through the API
   lambda-endpoint version                  print the version
   lambda-endpoint help COMMAND             a command's help (same as COMMAND --help)
 
@@ -62,13 +70,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = receiveCommand(ctx, args[1:], stderr)
 	case "token":
 		err = tokenCommand(args[1:], stdout, stderr)
+	case "templates":
+		err = cli.Templates(ctx, args[1:], cliEnv(stdout, stderr))
+	case "traces":
+		err = cli.Traces(ctx, args[1:], cliEnv(stdout, stderr))
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "lambda-endpoint", versionString())
 		return 0
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 && args[0] == "help" {
 			// help CMD is CMD --help.
-			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+			return run(ctx, append(append([]string{}, args[1:]...), "--help"), stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -81,7 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, cli.ErrUsage):
+		if !errors.Is(err, errUsage) && err != cli.ErrUsage {
+			fmt.Fprintf(stderr, "lambda-endpoint %s: %v\n", args[0], err)
+		}
 		return 2
 	default:
 		fmt.Fprintf(stderr, "lambda-endpoint %s: %v\n", args[0], err)
@@ -90,6 +105,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage error")
+
+// cliEnv is what the API commands of package cli need from the process.
+func cliEnv(stdout, stderr io.Writer) cli.Env {
+	return cli.Env{Stdout: stdout, Stderr: stderr, Getenv: os.LookupEnv, Terminal: func() bool {
+		f, ok := stdout.(*os.File)
+		if !ok {
+			return false
+		}
+		st, err := f.Stat()
+		return err == nil && st.Mode()&os.ModeCharDevice != 0
+	}}
+}
 
 // parseFlags parses a command's flags; --config is required.
 func parseFlags(name, help string, args []string, stderr io.Writer) (string, error) {

@@ -64,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "token", "templates", "traces":
+		warnUnknownEnv(func(w string) { fmt.Fprintf(stderr, "lambda-endpoint: warning: %s\n", w) })
+	}
+	switch args[0] {
 	case "serve":
 		err = serveCommand(ctx, args[1:], stderr)
 	case "receive":

@@ -56,6 +56,7 @@ func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error 
 		}
 	}
 	logger := newLogger(cfg.Server, stderr).With("component", "receiver")
+	warnUnknownEnv(func(w string) { logger.Warn(w) })
 	a := cfg.Auth
 	r, err := receiver.New(receiver.Options{
 		Dir: *dir,

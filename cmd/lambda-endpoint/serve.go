@@ -39,7 +39,17 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, newLogger(cfg.Server, stderr))
+	logger := newLogger(cfg.Server, stderr)
+	warnUnknownEnv(func(w string) { logger.Warn(w) })
+	return serve(ctx, cfg, logger)
+}
+
+// warnUnknownEnv reports each LAMBDA_* variable that overrides nothing (a
+// typo would otherwise be ignored silently).
+func warnUnknownEnv(warn func(string)) {
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		warn(w)
+	}
 }
 
 func newLogger(s config.Server, w io.Writer) *slog.Logger {

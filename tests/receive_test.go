@@ -199,3 +199,18 @@ func TestReceiveKill9(t *testing.T) {
 	checkSeqs(t, rec.Out, lines, false)
 	checkReceived(t, rec, s.FilePath)
 }
+
+// TestReceiveSecondOnDir: a second receiver on a directory in use refuses
+// at once, naming the directory and the first one's PID.
+func TestReceiveSecondOnDir(t *testing.T) {
+	r := startReceiver(t, "", "")
+	out, err := exec.Command(endpointBin, "receive", "--config", r.cfg, "--dir", r.Dir, "--listen", testsupport.FreeAddr(t)).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("second receiver: %v, want exit 1:\n%s", err, out)
+	}
+	for _, want := range []string{r.Dir, fmt.Sprintf("pid %d", r.cmd.Process.Pid)} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("second receiver's message does not name %q:\n%s", want, out)
+		}
+	}
+}

@@ -32,12 +32,18 @@ type dataDirLock struct{ f *os.File }
 // error wrapping errDataDirBusy that names the directory and the holder's
 // PID.
 func lockDataDir(dir string) (*dataDirLock, error) {
+	return lockDir(dir, "lambda.data-dir", "lambda-endpoint")
+}
+
+// lockDir is lockDataDir for a directory named by option (in messages) and
+// held by a process described as holder.
+func lockDir(dir, option, holder string) (*dataDirLock, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("lambda.data-dir %q: %w", dir, err)
+		return nil, fmt.Errorf("%s %q: %w", option, dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return nil, fmt.Errorf("creating lambda.data-dir: %w", err)
+		return nil, fmt.Errorf("creating %s: %w", option, err)
 	}
 	path := filepath.Join(abs, lockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
@@ -49,14 +55,14 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
-		holder := "unknown (it has not written its PID yet)"
+		pid := "unknown (it has not written its PID yet)"
 		if b, rerr := os.ReadFile(path); rerr == nil {
-			if pid, perr := strconv.Atoi(string(bytes.TrimSpace(b))); perr == nil && pid > 0 {
-				holder = strconv.Itoa(pid)
+			if n, perr := strconv.Atoi(string(bytes.TrimSpace(b))); perr == nil && n > 0 {
+				pid = strconv.Itoa(n)
 			}
 		}
-		return nil, fmt.Errorf("%w: %s is held by another lambda-endpoint (pid %s, lock file %s): one endpoint per lambda.data-dir; stop that one or give this one another lambda.data-dir",
-			errDataDirBusy, abs, holder, path)
+		return nil, fmt.Errorf("%w: %s is held by another %s (pid %s, lock file %s): one per %s; stop that one or give this one another %s",
+			errDataDirBusy, abs, holder, pid, path, option, option)
 	}
 	if err := writePID(f); err != nil {
 		f.Close()

@@ -57,12 +57,22 @@ func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error 
 	}
 	logger := newLogger(cfg.Server, stderr).With("component", "receiver")
 	warnUnknownEnv(func(w string) { logger.Warn(w) })
+	// One receiver per directory, like one endpoint per data-dir.
+	lock, err := lockDir(*dir, "--dir", "lambda-endpoint receive")
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	a := cfg.Auth
+	cacheSize := a.CacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // config: 0 disables the cache; auth: negative does
+	}
 	r, err := receiver.New(receiver.Options{
 		Dir: *dir,
 		Verifier: auth.NewVerifier(cfg.Lambda.EndpointUUID, cfg.Lambda.Secret, auth.Limits{
 			MaxMemoryKiB: a.MaxMemoryKiB, MaxIterations: a.MaxIterations, MaxParallelism: a.MaxParallelism,
-			MaxConcurrent: a.MaxConcurrent, CacheSize: max(a.CacheSize, 1), CacheTTL: a.CacheTTL.Duration,
+			MaxConcurrent: a.MaxConcurrent, CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
 		}),
 		Logger: logger,
 	})

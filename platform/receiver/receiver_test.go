@@ -234,3 +234,49 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentTraces submits several traces at once, each in order.
+func TestConcurrentTraces(t *testing.T) {
+	dir := t.TempDir()
+	r := newTestReceiver(t, dir)
+	const traces, chunks = 8, 50
+	errs := make(chan error, traces)
+	for i := range traces {
+		go func() {
+			path := fmt.Sprintf("/tmp/t%d.trace", i)
+			var all strings.Builder
+			send := func(body string) error {
+				m, err := ParseMessage([]byte(body))
+				if err == nil {
+					_, err = r.Submit(m)
+				}
+				return err
+			}
+			if err := send(fmt.Sprintf(`{"trace":%q,"status":"start"}`, path)); err != nil {
+				errs <- err
+				return
+			}
+			for no := range chunks {
+				data := fmt.Sprintf("%d-%d\n", i, no)
+				all.WriteString(data)
+				if err := send(fmt.Sprintf(`{"trace":%q,"no":%d,"field":%q}`, path, no, base64.StdEncoding.EncodeToString([]byte(data)))); err != nil {
+					errs <- err
+					return
+				}
+			}
+			sum := sha256.Sum256([]byte(all.String()))
+			errs <- send(fmt.Sprintf(`{"trace":%q,"stderr":"","code":0,"status":"finished","chunks":%d,"bytes":%d,"sha256":%q}`, path, chunks, all.Len(), hex.EncodeToString(sum[:])))
+		}()
+	}
+	for range traces {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range traces {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("t%d.out", i)))
+		if err != nil || strings.Count(string(b), "\n") != chunks {
+			t.Errorf("t%d.out: %d lines, %v", i, strings.Count(string(b), "\n"), err)
+		}
+	}
+}

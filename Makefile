@@ -6,7 +6,7 @@ RUNDIR  := var
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all build run test test-short bench fuzz lint fmt clean
+.PHONY: all build deps run test test-short bench fuzz lint fmt clean
 
 all: build
 
@@ -14,17 +14,23 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lambda-endpoint
 
-## run: the endpoint on the embedded SQLite store with the example config
-##      (copied to a private 0600 file: configs holding secrets must not be world-readable)
-run: build
-	@mkdir -p $(RUNDIR)
-	@install -m 600 $(CONFIG) $(RUNDIR)/lambda.toml
-	@echo "endpoint config: $(RUNDIR)/lambda.toml; try:"
-	@echo '  curl -H "Authorization: $$($(BIN) token --config $(RUNDIR)/lambda.toml)" http://127.0.0.1:3000/heartbeat'
-	./$(BIN) serve --config $(RUNDIR)/lambda.toml
+## deps: the one dependency step (scripts/deps): as root, apt-get install
+##       bpftrace, systemtap and sudo when missing; otherwise says what to install
+deps:
+	@DEPS_OPTIONAL=$${DEPS_OPTIONAL:-1} scripts/deps
 
-## test: vet, then every test with the race detector (real PostgreSQL, SQLite, bpftrace)
-test:
+## run: the endpoint on the embedded SQLite store with the example config,
+##      copied to the private 0600 file var/lambda.toml only when absent (your
+##      edits stay); the reference receiver beside it when platform-url is
+##      local and free (scripts/run)
+run: deps build
+	@mkdir -p $(RUNDIR)
+	@if [ ! -e $(RUNDIR)/lambda.toml ]; then install -m 600 $(CONFIG) $(RUNDIR)/lambda.toml; \
+	  echo "created $(RUNDIR)/lambda.toml from $(CONFIG)"; else echo "using the existing $(RUNDIR)/lambda.toml"; fi
+	@BIN=$(BIN) CONFIG=$(RUNDIR)/lambda.toml RECEIVED=$(RUNDIR)/received scripts/run
+
+## test: deps, vet, then every test with the race detector (real PostgreSQL, SQLite, bpftrace)
+test: deps
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags bench ./tests/bench
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

@@ -81,3 +81,40 @@ func numErrReason(err error) string {
 	}
 	return "not a whole number"
 }
+
+// UnknownEnv returns one warning per variable of environ (os.Environ's
+// "NAME=value" form) that starts with LAMBDA_ but overrides no key, naming
+// the closest known variable when one is within two edits:
+//
+//	LAMBDA_SUBMIT_CHUNK_SISE is not a lambda-endpoint variable: ignored (did you mean LAMBDA_SUBMIT_CHUNK_SIZE?)
+//
+// Variables starting with LAMBDA_TEST_ (the test suite's own) are left
+// alone. Values are never repeated: they may hold secrets.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	var names []string
+	for _, v := range EnvVars() {
+		known[v.Name] = true
+		names = append(names, v.Name)
+	}
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "LAMBDA_") || strings.HasPrefix(name, "LAMBDA_TEST_") || known[name] {
+			continue
+		}
+		w := fmt.Sprintf("%s is not a lambda-endpoint variable: ignored", clipName(name))
+		if hint := closestKey(name, names); hint != "" {
+			w += fmt.Sprintf(" (did you mean %s?)", hint)
+		}
+		warnings = append(warnings, w)
+	}
+	return warnings
+}
+
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

@@ -163,3 +163,40 @@ func TestEnvVars(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"typo", []string{"LAMBDA_SUBMIT_CHUNK_SISE=100"},
+			[]string{"LAMBDA_SUBMIT_CHUNK_SISE is not a lambda-endpoint variable: ignored (did you mean LAMBDA_SUBMIT_CHUNK_SIZE?)"}},
+		{"missing letter", []string{"LAMBDA_SECRT=x"},
+			[]string{"LAMBDA_SECRT is not a lambda-endpoint variable: ignored (did you mean LAMBDA_SECRET?)"}},
+		{"nothing close", []string{"LAMBDA_COLOUR_SCHEME=dark"},
+			[]string{"LAMBDA_COLOUR_SCHEME is not a lambda-endpoint variable: ignored"}},
+		{"known and foreign ones", []string{"LAMBDA_SECRET=x", "LAMBDA_LISTEN=:1", "HOME=/root", "LAMBDAX=1", "LAMBDA_TEST_DATABASE_URL=postgres://"}, nil},
+		{"no value", []string{"LAMBDA_LISTN"},
+			[]string{"LAMBDA_LISTN is not a lambda-endpoint variable: ignored (did you mean LAMBDA_LISTEN?)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := UnknownEnv(tt.environ)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzUnknownEnv(f *testing.F) {
+	f.Add("LAMBDA_SUBMIT_CHUNK_SISE=1")
+	f.Fuzz(func(t *testing.T, kv string) {
+		for _, w := range UnknownEnv([]string{kv}) {
+			if _, v, ok := strings.Cut(kv, "="); ok && len(v) > 3 && strings.Contains(w, v) && !strings.Contains(strings.SplitN(kv, "=", 2)[0], v) {
+				t.Fatalf("warning %q repeats the value", w)
+			}
+		}
+	})
+}

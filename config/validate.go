@@ -198,10 +198,8 @@ func validatePlatformURL(v *validator, raw string) {
 	}
 	u, err := url.Parse(raw)
 	switch {
-	case err != nil:
-		v.fail(key, "malformed URL %q", raw)
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.fail(key, "must be an http:// or https:// URL, got %q", raw)
+	case err != nil || u.Scheme != "http" && u.Scheme != "https":
+		v.fail(key, "%q: must be an absolute http:// or https:// URL, e.g. %s", raw, urlExample(raw))
 	case u.Host == "" || u.Hostname() == "":
 		v.fail(key, "must name a host, got %q", raw)
 	case u.User != nil:
@@ -217,6 +215,17 @@ func validatePlatformURL(v *validator, raw string) {
 			}
 		}
 	}
+}
+
+// urlExample suggests a valid platform-url for raw: raw behind http://
+// when it has no scheme and reads as host:port, else the example config's.
+func urlExample(raw string) string {
+	if !strings.Contains(raw, "://") && raw != "" && !strings.HasPrefix(raw, "/") {
+		if u, err := url.Parse("http://" + raw); err == nil && u.Hostname() != "" {
+			return "http://" + raw
+		}
+	}
+	return "http://127.0.0.1:8080"
 }
 
 // validateEnvAllow requires every pattern to be an environment name made of

@@ -4,9 +4,14 @@
 //
 // Usage:
 //
-//	lambda-endpoint serve --config FILE    run the endpoint
-//	lambda-endpoint token --config FILE    print a valid Authorization header value
-//	lambda-endpoint version                print the version
+//	lambda-endpoint serve --config FILE      run the endpoint
+//	lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
+//	                                         run the reference platform receiver
+//	lambda-endpoint token --config FILE      print a valid Authorization header value
+//	lambda-endpoint templates add|ls|rm      manage trace templates through the API
+//	lambda-endpoint traces start|ls|kill|watch
+//	                                         run and watch traces through the API
+//	lambda-endpoint version                  print the version
 package main
 
 import (
@@ -19,6 +24,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/lambda-endpoint/lambda-endpoint/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,9 +41,15 @@ func main() {
 const usage = `lambda-endpoint: a per-host tracing agent (bpftrace / SystemTap) with a REST API.
 
 Usage:
-  lambda-endpoint serve --config FILE    run the endpoint
-  lambda-endpoint token --config FILE    print a valid Authorization header value
-  lambda-endpoint version                print the version
+  lambda-endpoint serve --config FILE      run the endpoint
+  lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]
+                                           run the reference platform receiver
+  lambda-endpoint token --config FILE      print a valid Authorization header value
+  lambda-endpoint templates add|ls|rm      manage trace templates through the API
+  lambda-endpoint traces start|ls|kill|watch
+                                           run and watch traces through the API
+  lambda-endpoint version                  print the version
+  lambda-endpoint help COMMAND             a command's help (same as COMMAND --help)
 
 Run "lambda-endpoint COMMAND --help" for a command's flags.
 Environment variables override the config file (see README): LAMBDA_LISTEN,
@@ -51,14 +64,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "token", "templates", "traces":
+		warnUnknownEnv(func(w string) { fmt.Fprintf(stderr, "lambda-endpoint: warning: %s\n", w) })
+	}
+	switch args[0] {
 	case "serve":
 		err = serveCommand(ctx, args[1:], stderr)
+	case "receive":
+		err = receiveCommand(ctx, args[1:], stderr)
 	case "token":
 		err = tokenCommand(args[1:], stdout, stderr)
+	case "templates":
+		err = cli.Templates(ctx, args[1:], cliEnv(stdout, stderr))
+	case "traces":
+		err = cli.Traces(ctx, args[1:], cliEnv(stdout, stderr))
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "lambda-endpoint", versionString())
 		return 0
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// help CMD is CMD --help.
+			return run(ctx, append(append([]string{}, args[1:]...), "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
@@ -70,7 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, cli.ErrUsage):
+		if !errors.Is(err, errUsage) && err != cli.ErrUsage {
+			fmt.Fprintf(stderr, "lambda-endpoint %s: %v\n", args[0], err)
+		}
 		return 2
 	default:
 		fmt.Fprintf(stderr, "lambda-endpoint %s: %v\n", args[0], err)
@@ -79,6 +109,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage error")
+
+// cliEnv is what the API commands of package cli need from the process.
+func cliEnv(stdout, stderr io.Writer) cli.Env {
+	return cli.Env{Stdout: stdout, Stderr: stderr, Getenv: os.LookupEnv, Terminal: func() bool {
+		f, ok := stdout.(*os.File)
+		if !ok {
+			return false
+		}
+		st, err := f.Stat()
+		return err == nil && st.Mode()&os.ModeCharDevice != 0
+	}}
+}
 
 // parseFlags parses a command's flags; --config is required.
 func parseFlags(name, help string, args []string, stderr io.Writer) (string, error) {

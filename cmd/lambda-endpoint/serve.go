@@ -40,7 +40,17 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, newLogger(cfg.Server, stderr))
+	logger := newLogger(cfg.Server, stderr)
+	warnUnknownEnv(func(w string) { logger.Warn(w) })
+	return serve(ctx, cfg, logger)
+}
+
+// warnUnknownEnv reports each LAMBDA_* variable that overrides nothing (a
+// typo would otherwise be ignored silently).
+func warnUnknownEnv(warn func(string)) {
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		warn(w)
+	}
 }
 
 func newLogger(s config.Server, w io.Writer) *slog.Logger {
@@ -56,8 +66,15 @@ func newLogger(s config.Server, w io.Writer) *slog.Logger {
 // delivers what it can, the actor system and the store close.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	l := cfg.Lambda
+	// First thing: one endpoint per data directory. Nothing (database,
+	// spool recovery, cgroup clean-up) runs before this lock is held.
+	lock, err := lockDataDir(l.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen,
-		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "euid", os.Geteuid())
+		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "data_dir", l.DataDir, "euid", os.Geteuid())
 
 	persistence.SetLogger(logger)
 	store, err := persistence.Open(ctx, cfg.Database.URL)

@@ -102,23 +102,18 @@ func (rt *Runtime) writeRun(rec persistence.Run) error {
 }
 
 // runRecord is the history row of r in state.
-func (r *run) runRecord(state string) persistence.Run {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *traceRun) runRecord(state string) persistence.Run {
 	rec := persistence.Run{
 		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
 		Mode: r.meta.Mode, Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
-		State: state, Reason: r.reason,
-		BytesRead:   r.bytesRead.Load(),
-		ChunksSent:  r.chunksSubmitted.Load(),
-		ChunksAcked: r.chunksSubmitted.Load(),
+		State: state, Reason: r.stopReason,
+		BytesRead:   r.bytesRead,
+		ChunksSent:  r.chunksAcked,
+		ChunksAcked: r.chunksAcked,
 	}
-	if f := r.meta.Final; f != nil {
+	if f := r.final; f != nil {
 		code := f.Code
 		rec.ExitCode, rec.Reason = &code, f.Reason
-	}
-	if r.recovered && r.sp != nil {
-		rec.BytesRead = r.sp.Bytes()
 	}
 	return rec
 }
@@ -135,13 +130,13 @@ func (rt *Runtime) enqueueRun(rec persistence.Run) {
 }
 
 // recordRun queues r's history row in state.
-func (rt *Runtime) recordRun(r *run, state string) { rt.enqueueRun(r.runRecord(state)) }
+func (rt *Runtime) recordRun(r *traceRun, state string) { rt.enqueueRun(r.runRecord(state)) }
 
 // recordRunFinished queues r's final history row once the platform
 // acknowledged its finished message.
-func (rt *Runtime) recordRunFinished(r *run, final finalState, fin platform.Finish) {
+func (rt *Runtime) recordRunFinished(r *traceRun, fin platform.Finish) {
 	rec := r.runRecord(persistence.RunFinished)
-	if final.Reason == messages.ReasonInterrupted {
+	if rec.Reason == messages.ReasonInterrupted {
 		rec.State = persistence.RunInterrupted
 	}
 	now := time.Now().UTC()

@@ -3,11 +3,11 @@ package actors
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
@@ -42,41 +42,51 @@ type deadliner interface {
 	SetReadDeadline(time.Time) error
 }
 
-// pump reads the tracer's stdout until EOF, cuts it into chunks and appends
-// them to the spool, then seals the spool. What it has read but not yet cut
-// is kept in the staging file (see stage.go). Output that has waited for
-// FlushInterval is cut even when short. When the spool is full the trace is
-// stopped (reason spool-full) and the rest of the output is read and counted
-// as dropped so the tracer is not blocked.
-func (r *run) pump(proc *tracer.Process) {
-	defer close(r.pumpDone)
+// pump is the pump worker: it reads the tracer's stdout until EOF, cuts it
+// into chunks and appends them to the spool, then seals the spool and
+// reports *pumpEnded. What it has read but not yet cut is kept in the
+// staging file (see stage.go): a restarted pump takes those bytes from the
+// staging file and goes on reading, so a pump panic loses nothing. Output
+// that has waited for FlushInterval is cut even when short. When the spool
+// stops taking output the pump reports *spoolFailed (the actor stops the
+// trace) and reads on, counting the rest as dropped, so the tracer is not
+// blocked.
+func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post func(interface{})) error {
+	log := rt.log.With("trace_path", path)
 	out := proc.Stdout()
 	dl, _ := out.(deadliner)
 	if dl == nil {
-		r.rt.log.Warn("tracer output cannot be read with a deadline; quiet output waits for more", "trace_path", r.path())
+		log.Warn("tracer output cannot be read with a deadline; quiet output waits for more")
 	}
-	size, flushEvery := r.rt.opts.ChunkSize, r.rt.opts.FlushInterval
-	r.mu.Lock()
-	sp := r.sp
-	r.mu.Unlock()
-	st, err := createStage(sp.Dir(), sp.Bytes(), nil)
+	size, flushEvery := rt.opts.ChunkSize, rt.opts.FlushInterval
+	pending, err := readStaged(sp.Dir(), sp.Bytes())
 	if err != nil {
-		r.rt.log.Error("creating staging file: output read but not yet chunked is lost if the endpoint crashes",
-			"trace_path", r.path(), "err", err)
+		log.Error("reading staged output of an earlier pump", "err", err)
+		pending = nil
 	}
+	st, err := createStage(sp.Dir(), sp.Bytes(), pending)
+	if err != nil {
+		log.Error("creating staging file: output read but not yet chunked is lost if the endpoint crashes", "err", err)
+	}
+	defer func() {
+		if st != nil {
+			st.close()
+		}
+	}()
 	unstage := func() {
 		if st != nil {
 			if err := st.remove(); err != nil {
-				r.rt.log.Warn("removing staging file", "trace_path", r.path(), "err", err)
+				log.Warn("removing staging file", "err", err)
 			}
 			st = nil
 		}
 	}
-	defer unstage()
 
-	buf := make([]byte, 0, size+readSize)
-	var oldest time.Time // when the oldest unsent byte in buf arrived
+	buf := make([]byte, 0, max(size+readSize, len(pending)+readSize))
+	buf = append(buf, pending...)
+	oldest := time.Now() // when the oldest unsent byte in buf arrived
 	full := false
+	var dropped int64
 
 	emit := func(flush bool) {
 		for !full {
@@ -86,23 +96,18 @@ func (r *run) pump(proc *tracer.Process) {
 			}
 			if _, err := sp.Append(buf[:n]); err != nil {
 				full = true
-				r.bytesDropped.Add(int64(len(buf)))
+				dropped += int64(len(buf))
 				buf = buf[:0]
 				unstage()
-				if errors.Is(err, spool.ErrFull) {
-					r.rt.log.Error("spool full: stopping trace", "trace_path", r.path(), "max_bytes", r.rt.opts.Spool.MaxBytes)
-					r.stop(messages.ReasonSpoolFull)
-				} else {
-					r.rt.log.Error("appending to spool: stopping trace", "trace_path", r.path(), "err", err)
-					r.stop(messages.ReasonSpoolError)
-				}
+				post(&spoolFailed{err: err, full: errors.Is(err, spool.ErrFull)})
 				return
 			}
+			rt.opts.Observer.SpoolBytes(int64(n))
 			buf = buf[:copy(buf, buf[n:])]
 			oldest = time.Now()
 			if st != nil {
 				if st, err = st.compact(sp.Bytes(), buf); err != nil {
-					r.rt.log.Warn("compacting staging file", "trace_path", r.path(), "err", err)
+					log.Warn("compacting staging file", "err", err)
 				}
 			}
 		}
@@ -123,7 +128,7 @@ func (r *run) pump(proc *tracer.Process) {
 			// Staged before it counts as read: a crash from here on
 			// loses nothing.
 			if serr := st.write(buf[len(buf) : len(buf)+n]); serr != nil {
-				r.rt.log.Error("staging tracer output", "trace_path", r.path(), "err", serr)
+				log.Error("staging tracer output", "err", serr)
 				unstage()
 			}
 		}
@@ -131,13 +136,14 @@ func (r *run) pump(proc *tracer.Process) {
 			if len(buf) == 0 {
 				oldest = time.Now()
 			}
-			r.bytesRead.Add(int64(n))
 			if full {
-				r.bytesDropped.Add(int64(n))
+				dropped += int64(n)
 			} else {
 				buf = buf[:len(buf)+n]
+				rt.opts.hooks.checkpoint(wPump, path)
 				emit(false)
 			}
+			post(&chunkSpooled{read: int64(n), spooled: sp.Bytes()})
 		}
 		switch {
 		case err == nil:
@@ -145,19 +151,17 @@ func (r *run) pump(proc *tracer.Process) {
 			emit(true)
 		default:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				r.rt.log.Error("reading tracer output", "trace_path", r.path(), "err", err)
+				log.Error("reading tracer output", "err", err)
 			}
 			for len(buf) > 0 && !full {
 				emit(true)
 			}
-			if dropped := r.bytesDropped.Load(); dropped > 0 {
-				r.rt.log.Warn("tracer output dropped after the spool stopped taking it",
-					"trace_path", r.path(), "dropped_bytes", dropped)
-			}
 			if err := sp.Seal(); err != nil {
-				r.rt.log.Error("sealing spool", "trace_path", r.path(), "err", err)
+				return fmt.Errorf("sealing spool: %w", err)
 			}
-			return
+			unstage()
+			post(&pumpEnded{dropped: dropped})
+			return nil
 		}
 	}
 }

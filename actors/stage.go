@@ -76,6 +76,9 @@ func (st *stage) compact(committed int64, pending []byte) (*stage, error) {
 	return next, nil
 }
 
+// close closes the file, leaving it for a restarted pump or the next start.
+func (st *stage) close() { st.f.Close() }
+
 // remove deletes the staging file: everything is in chunks, or dropped.
 func (st *stage) remove() error {
 	st.f.Close()

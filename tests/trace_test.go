@@ -261,7 +261,7 @@ func TestTracerLifecycle(t *testing.T) {
 	t.Run("exits non-zero at once", func(t *testing.T) {
 		s := e.start("BPF", e.putTemplate(fakeTemplate("exit 3")), 60)
 		f := waitFinished(t, p, s.FilePath, 30*time.Second).Finished
-		if f.Code != 3 || f.Reason != "completed" || !bytes.Contains([]byte(f.Stderr), []byte("exiting with code 3")) {
+		if f.Code != 3 || f.Reason != "failed" || !bytes.Contains([]byte(f.Stderr), []byte("exiting with code 3")) {
 			t.Errorf("finished %+v", f)
 		}
 	})
@@ -423,9 +423,12 @@ func TestEndpointStops(t *testing.T) {
 	})
 }
 
-// TestSTAPOnThisMachine starts a real SystemTap trace: this kernel cannot
-// load its module, so the trace must end with stap's error and a non-zero
-// code, and the endpoint must stay healthy.
+// TestSTAPOnThisMachine starts a real SystemTap trace. Whether stap can
+// load its module depends on the host (kernel headers, debuginfo), so the
+// test asserts what holds on every host: the trace runs or fails cleanly.
+// Either it completes (code 0, reason completed) or it ends with a non-zero
+// code, reason failed, and stap's stderr saying why; and the endpoint stays
+// healthy.
 func TestSTAPOnThisMachine(t *testing.T) {
 	requireRoot(t)
 	stap, err := exec.LookPath("stap")
@@ -440,8 +443,11 @@ func TestSTAPOnThisMachine(t *testing.T) {
 	id := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"STAP"}`)
 	s := e.start("STAP", id, 5)
 	f := waitFinished(t, p, s.FilePath, 3*time.Minute).Finished
-	if f.Code == 0 || f.Stderr == "" {
-		t.Errorf("stap finished %+v; want a non-zero code with its stderr", f)
+	switch {
+	case f.Code == 0 && f.Reason != "completed":
+		t.Errorf("stap finished %+v; code 0 must be reason completed", f)
+	case f.Code != 0 && (f.Stderr == "" || f.Reason != "failed"):
+		t.Errorf("stap finished %+v; a failing stap must say why on stderr with reason failed", f)
 	}
 	t.Logf("stap: code %d, stderr %q", f.Code, tail(f.Stderr, 300))
 	if st, _, _ := e.do("GET", "/heartbeat", "", nil); st != http.StatusOK {

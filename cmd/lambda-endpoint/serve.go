@@ -89,6 +89,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	rules := rulesFrom(cfg)
 
+	lastThread, err := store.MaxThread(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the highest thread id of the run history: %w", err)
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
@@ -101,7 +105,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
 		StderrLimit: l.StderrLimit,
 		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
-		Rules:       rules,
+		Rules:       rules, LastThread: lastThread,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)

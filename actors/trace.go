@@ -104,6 +104,7 @@ type traceRun struct {
 	workers      map[string]*worker
 
 	launchDone    bool
+	launchedAt    time.Time
 	exit          *tracer.Exit
 	exitedAt      time.Time
 	pumpDone      bool
@@ -182,6 +183,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 				r.allAcked = true // nothing was spooled; the finisher sends start too
 			}
 		} else {
+			r.launchedAt = time.Now()
 			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread)
 			rt.opts.Observer.TraceStarted(r.meta.Info.TraceType, r.meta.Mode)
 			if r.stopReason != "" { // killed before it was launched
@@ -376,7 +378,9 @@ func (a *traceActor) onTick() {
 	if r.proc == nil || r.exit != nil {
 		return
 	}
-	deadline := r.meta.StartedAt.Add(time.Duration(r.meta.Lasting)*time.Second + a.rt.opts.KillGrace)
+	// From the launch, not the acceptance: a loaded host may take seconds
+	// to get the tracer going.
+	deadline := r.launchedAt.Add(time.Duration(r.meta.Lasting)*time.Second + a.rt.opts.KillGrace)
 	if time.Now().After(deadline) && r.stopReason == "" {
 		// SIGINT first (a summary trace prints its result), SIGKILL
 		// after the grace.

@@ -78,24 +78,16 @@ func (rt *Runtime) recoverOne(dir string) (*traceRun, error) {
 	if !sp.Sealed() {
 		// The trace was running: what the pump had read but not cut into
 		// a chunk is in the staging file.
-		staged, err := readStaged(dir, sp.Bytes())
+		n, err := spool.RecoverStaged(sp, rt.opts.ChunkSize)
+		if n > 0 {
+			log.Info("recovered output read before the crash", "bytes", n)
+		}
 		if err != nil {
 			log.Error("recovering staged output", "err", err)
-		}
-		if len(staged) > 0 {
-			log.Info("recovered output read before the crash", "bytes", len(staged))
-		}
-		for len(staged) > 0 {
-			n := cut(staged, rt.opts.ChunkSize, true)
-			if _, err := sp.Append(staged[:n]); err != nil {
-				log.Error("spooling recovered output; the rest is dropped", "bytes", len(staged), "err", err)
-				break
+			if !sp.Sealed() {
+				sp.Close()
+				return nil, fmt.Errorf("sealing spool: %w", err)
 			}
-			staged = staged[n:]
-		}
-		if err := sp.Seal(); err != nil {
-			sp.Close()
-			return nil, fmt.Errorf("sealing spool: %w", err)
 		}
 	}
 	if meta.Final == nil {
@@ -111,7 +103,6 @@ func (rt *Runtime) recoverOne(dir string) (*traceRun, error) {
 			return nil, fmt.Errorf("recording interrupted state: %w", err)
 		}
 	}
-	os.Remove(filepath.Join(dir, stageName))
 	// The script of an interrupted trace may still be there.
 	if filepath.Dir(meta.Path) == filepath.Clean(rt.opts.TraceDir) {
 		os.Remove(meta.Path)

@@ -318,7 +318,10 @@ func TestStartFailsAfterAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s
+	if _, err := p.WaitFinished(ctx, s.FilePath); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { all, err := rt.All(ctx); return err == nil && len(all) == 0 })
 	// Block the next trace's spool: replace the spool directory by a file.
 	if err := os.RemoveAll(rt.opts.SpoolDir); err != nil {
 		t.Fatal(err)

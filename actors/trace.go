@@ -147,7 +147,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		r.incarnations++
 		if r.incarnations > 1 {
 			rt.log.Warn("trace actor restarted; the tracer, spool and workers carry on", "trace_path", r.path())
-			a.resync()
+			a.resync(ctx)
 		}
 		a.armTick(ctx)
 	case *killTrace:
@@ -171,6 +171,9 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *retryWorkers:
 		a.retry = nil
 	case *launched:
+		if r.launchDone {
+			break // a repeat after a restart
+		}
 		r.launchDone = true
 		r.sp, r.proc = msg.sp, msg.proc
 		if msg.err != nil {
@@ -203,6 +206,9 @@ func (a *traceActor) Receive(ctx actor.Context) {
 			a.stop(messages.ReasonSpoolError)
 		}
 	case *pumpEnded:
+		if r.pumpDone {
+			break
+		}
 		r.pumpDone = true
 		r.dropped += msg.dropped
 		if msg.dropped > 0 {
@@ -229,6 +235,9 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *allAcked:
 		r.allAcked, r.startAcked = true, true
 	case *finalRecorded:
+		if r.finalRecorded {
+			break
+		}
 		r.finalRecorded = true
 		rt.recordRun(r, persistence.RunDelivering)
 	case *delivered:
@@ -336,8 +345,15 @@ func (a *traceActor) advance(ctx actor.Context) {
 
 // resync rebuilds, after a restart of the actor, what the message that
 // panicked may have carried: facts the process and the spool still tell.
-func (a *traceActor) resync() {
+func (a *traceActor) resync(ctx actor.Context) {
 	r := a.r
+	// The last report of a worker that has ended may be the message that
+	// was dropped: have it again (every handler takes a repeat).
+	for _, w := range r.workers {
+		if w.ended() && w.ok && w.last != nil {
+			ctx.Send(ctx.Self(), w.last)
+		}
+	}
 	if r.proc != nil && r.exit == nil {
 		select {
 		case <-r.proc.Done():
@@ -456,7 +472,9 @@ func (a *traceActor) removeScript() {
 // ago (it is started again once its retry time has come).
 func (a *traceActor) ensure(name string, f func(post func(interface{})) error) {
 	r := a.r
-	if w := r.workers[name]; w != nil && (!w.ended() || time.Now().Before(w.notBefore)) {
+	// A worker that ended normally is never started again: its result is
+	// in the mailbox (or, after an actor restart, sent again by resync).
+	if w := r.workers[name]; w != nil && (!w.ended() || w.ok || time.Now().Before(w.notBefore)) {
 		return
 	}
 	r.workers[name] = a.rt.startWorker(r.ctx, name, r.path(), a.self, f)

@@ -17,12 +17,16 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
 
-// worker is the handle of one worker goroutine of a trace actor. done is
-// closed when the goroutine has returned: after its last report when it
-// ended normally, before its workerFailed report when it failed.
+// worker is the handle of one worker goroutine of a trace actor. The
+// goroutine sets ok and last once, before it closes done; the actor reads
+// them only after done is closed. done is closed after the worker's last
+// report when it ended normally, before its workerFailed report when it
+// failed.
 type worker struct {
 	done      chan struct{}
-	notBefore time.Time
+	ok        bool        // ended without error
+	last      interface{} // the last message it posted
+	notBefore time.Time   // a failed worker is started again from then on
 }
 
 func (w *worker) ended() bool {
@@ -40,7 +44,11 @@ func (w *worker) ended() bool {
 // *workerFailed so that the owner starts the worker again.
 func (rt *Runtime) startWorker(ctx context.Context, name, path string, owner *actor.PID, f func(post func(interface{})) error) *worker {
 	w := &worker{done: make(chan struct{})}
-	post := func(msg interface{}) { rt.system.Root.Send(owner, msg) }
+	var last interface{}
+	post := func(msg interface{}) {
+		last = msg
+		rt.system.Root.Send(owner, msg)
+	}
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
@@ -53,9 +61,10 @@ func (rt *Runtime) startWorker(ctx context.Context, name, path string, owner *ac
 			}()
 			err = f(post)
 		}()
+		w.ok, w.last = err == nil, last
 		close(w.done)
 		if err != nil && ctx.Err() == nil {
-			post(&workerFailed{name: name, err: err})
+			rt.system.Root.Send(owner, &workerFailed{name: name, err: err})
 		}
 	}()
 	return w
@@ -96,7 +105,9 @@ func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, 
 // the same bytes.
 func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, started bool, post func(interface{})) error {
 	sub := rt.opts.Submitter
-	if !started {
+	// An acknowledged chunk means the start was acknowledged before it; a
+	// start sent again before any chunk is an accepted duplicate.
+	if !started && sp.Acked() == 0 {
 		if err := sub.Start(ctx, path); err != nil {
 			return fmt.Errorf("submitting start: %w", err)
 		}

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"time"
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
@@ -10,10 +9,7 @@ import (
 
 // RunStore records the history of runs. persistence.Store implements it.
 // Its failures never stop a trace: they are logged and the trace goes on.
-type RunStore interface {
-	CreateRun(ctx context.Context, r persistence.Run) error
-	UpdateRun(ctx context.Context, r persistence.Run) error
-}
+type RunStore = persistence.RunWriter
 
 // runMeta is what a run's spool remembers across endpoint restarts: the
 // spool's meta file, in JSON.

@@ -152,7 +152,7 @@ type Runtime struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	history chan persistence.Run // see startHistory
+	history *persistence.HistoryQueue // nil without Options.Runs
 
 	subMu sync.Mutex
 	subs  map[chan messages.TraceFinished]struct{}
@@ -188,6 +188,9 @@ func New(system *actor.ActorSystem, o Options) (*Runtime, error) {
 	if err != nil {
 		cancel()
 		rt.wg.Wait()
+		if rt.history != nil {
+			rt.history.Close()
+		}
 		return nil, fmt.Errorf("recovering spools: %w", err)
 	}
 	state := newRegistryState(o.LastThread, recovered)
@@ -197,6 +200,9 @@ func New(system *actor.ActorSystem, o Options) (*Runtime, error) {
 	if err != nil {
 		cancel()
 		rt.wg.Wait()
+		if rt.history != nil {
+			rt.history.Close()
+		}
 		for _, r := range recovered {
 			r.sp.Close()
 		}
@@ -346,6 +352,10 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			if perr := rt.system.Root.PoisonFuture(pid).Wait(); perr != nil {
 				rt.log.Warn("stopping trace actor", "actor", pid.Id, "err", perr)
 			}
+		}
+		// The trace actors are gone, and with them every history row.
+		if rt.history != nil {
+			rt.history.Close()
 		}
 		// Every tracer is gone, and with it its cgroup: leave no empty
 		// parent behind on the host.

@@ -25,23 +25,6 @@ func (rt *Runtime) startHistory() {
 	})
 }
 
-// runRecord is the history row of r in state.
-func (r *traceRun) runRecord(state string) persistence.Run {
-	rec := persistence.Run{
-		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
-		Mode: r.meta.Mode, Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
-		State: state, Reason: r.stopReason,
-		BytesRead:   r.bytesRead,
-		ChunksSent:  r.chunksAcked,
-		ChunksAcked: r.chunksAcked,
-	}
-	if f := r.final; f != nil {
-		code := f.Code
-		rec.ExitCode, rec.Reason = &code, f.Reason
-	}
-	return rec
-}
-
 func (rt *Runtime) enqueueRun(rec persistence.Run) {
 	if rt.history != nil {
 		rt.history.Put(rec)

@@ -5,11 +5,19 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+	"github.com/lambda-endpoint/lambda-endpoint/platform"
 )
 
 // RunStore records the history of runs. persistence.Store implements it.
 // Its failures never stop a trace: they are logged and the trace goes on.
 type RunStore = persistence.RunWriter
+
+// A run's record is defined once: runMeta (what it is: the spool's meta,
+// the durable copy) plus finalState (how it ended), held by traceRun with
+// the counters the workers report. Every shape a boundary needs is derived
+// from it here: RunningInfo for the API (info), persistence.Run for the
+// history (runRecord), platform.Finish for the platform (platformFinish)
+// and TraceFinished for subscribers (finished).
 
 // runMeta is what a run's spool remembers across endpoint restarts: the
 // spool's meta file, in JSON.
@@ -68,3 +76,29 @@ func (r *traceRun) info() messages.RunningInfo {
 // alive reports whether r's tracer may still run: it counts against the
 // concurrent trace limit.
 func (r *traceRun) alive() bool { return r.exit == nil && !r.recovered }
+
+// finished is the TraceFinished of r, delivered with fin.
+func (r *traceRun) finished(fin platform.Finish) messages.TraceFinished {
+	return messages.TraceFinished{
+		Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo, Reason: r.final.Reason,
+		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks,
+		StartedAt: r.meta.StartedAt, EndedAt: r.final.EndedAt,
+	}
+}
+
+// runRecord is the history row of r in state.
+func (r *traceRun) runRecord(state string) persistence.Run {
+	rec := persistence.Run{
+		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
+		Mode: r.meta.Mode, Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
+		State: state, Reason: r.stopReason,
+		BytesRead:   r.bytesRead,
+		ChunksSent:  r.chunksAcked,
+		ChunksAcked: r.chunksAcked,
+	}
+	if f := r.final; f != nil {
+		code := f.Code
+		rec.ExitCode, rec.Reason = &code, f.Reason
+	}
+	return rec
+}

@@ -31,6 +31,16 @@ type Submitter interface {
 	Finished(ctx context.Context, trace string, f platform.Finish) error
 }
 
+// Defaults of Options. Lasting and the stderr limit have theirs where they
+// are enforced: validate.DefaultMaxLasting, tracer.DefaultStderrLimit.
+const (
+	DefaultBPFPath   = "/usr/bin/bpftrace"
+	DefaultStapPath  = "/usr/bin/stap"
+	DefaultSudoPath  = "/usr/bin/sudo"
+	DefaultChunkSize = 51200 // raw bytes per chunk (lambda.submit-chunk-size)
+	DefaultMaxTraces = 32    // tracers alive at once (lambda.max-traces)
+)
+
 // Options configure a Runtime. Zero values take the documented defaults,
 // except Submitter, which is required.
 type Options struct {
@@ -39,20 +49,20 @@ type Options struct {
 	Logger    *slog.Logger  // default: slog.Default()
 	Timeout   time.Duration // how long a caller waits for the registry, default 5s
 
-	BPFPath      string // default /usr/bin/bpftrace
-	StapPath     string // default /usr/bin/stap
-	SudoPath     string // default /usr/bin/sudo
+	BPFPath      string // default DefaultBPFPath
+	StapPath     string // default DefaultStapPath
+	SudoPath     string // default DefaultSudoPath
 	RootPassword string // fed to sudo -S when the endpoint is not root
 	TraceDir     string // scripts <uuid>.trace, default os.TempDir()
 	SpoolDir     string // required: per-trace spools
 	CgroupParent string // tracer.Command.CgroupParent; "" means one per SpoolDir under the cgroup2 mount, "-" disables
 
-	ChunkSize     int           // raw bytes per chunk, default 51200
+	ChunkSize     int           // raw bytes per chunk, default DefaultChunkSize
 	FlushInterval time.Duration // default 1s
-	MaxLasting    time.Duration // default 24h
-	MaxTraces     int           // tracers alive at once, default 32
+	MaxLasting    time.Duration // default validate.DefaultMaxLasting
+	MaxTraces     int           // tracers alive at once, default DefaultMaxTraces
 	KillGrace     time.Duration // SIGINT -> SIGKILL, and watchdog grace; default 5s
-	StderrLimit   int           // default 64 KiB
+	StderrLimit   int           // default tracer.DefaultStderrLimit
 	Spool         spool.Options // MaxBytes, Sync, ...
 	Rules         validate.Rules
 
@@ -88,28 +98,28 @@ func (o *Options) setDefaults() error {
 	}
 	def(&o.Timeout, 5*time.Second)
 	def(&o.FlushInterval, time.Second)
-	def(&o.MaxLasting, 24*time.Hour)
+	def(&o.MaxLasting, validate.DefaultMaxLasting)
 	def(&o.KillGrace, 5*time.Second)
 	if o.BPFPath == "" {
-		o.BPFPath = "/usr/bin/bpftrace"
+		o.BPFPath = DefaultBPFPath
 	}
 	if o.StapPath == "" {
-		o.StapPath = "/usr/bin/stap"
+		o.StapPath = DefaultStapPath
 	}
 	if o.SudoPath == "" {
-		o.SudoPath = "/usr/bin/sudo"
+		o.SudoPath = DefaultSudoPath
 	}
 	if o.TraceDir == "" {
 		o.TraceDir = os.TempDir()
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 51200
+		o.ChunkSize = DefaultChunkSize
 	}
 	if o.MaxTraces <= 0 {
-		o.MaxTraces = 32
+		o.MaxTraces = DefaultMaxTraces
 	}
 	if o.StderrLimit <= 0 {
-		o.StderrLimit = 64 << 10
+		o.StderrLimit = tracer.DefaultStderrLimit
 	}
 	if o.Rules.EnvAllow == nil {
 		o.Rules = validate.DefaultRules()

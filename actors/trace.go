@@ -416,11 +416,7 @@ func (a *traceActor) onDelivered(ctx actor.Context, fin platform.Finish) {
 	rt.opts.Observer.TraceFinished(r.meta.Info.TraceType, r.meta.Mode, r.final.Reason)
 	rt.log.Info("trace delivered", "trace_path", r.path(), "reason", r.final.Reason, "code", r.final.Code,
 		"chunks", fin.Chunks, "bytes", fin.Bytes)
-	ctx.Send(rt.registry, &traceDelivered{path: r.path(), finished: messages.TraceFinished{
-		Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo, Reason: r.final.Reason,
-		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks,
-		StartedAt: r.meta.StartedAt, EndedAt: r.final.EndedAt,
-	}})
+	ctx.Send(rt.registry, &traceDelivered{path: r.path(), finished: r.finished(fin)})
 	r.cancel()
 	ctx.Stop(ctx.Self())
 }

@@ -190,6 +190,8 @@ func (g *registry) spawn(ctx actor.Context, r *traceRun) error {
 	props := actor.PropsFromProducer(func() actor.Actor { return &traceActor{rt: rt, r: r} },
 		actor.WithGuardian(rt.traceStrategy))
 	name := "trace-" + strings.TrimSuffix(filepath.Base(r.path()), ".trace")
+	// Read r before the actor runs: from then on it is the actor's alone.
+	path, info, alive := r.path(), r.info(), r.alive()
 	pid, err := ctx.ActorSystem().Root.SpawnNamed(props, name)
 	if err != nil {
 		if r.script != "" {
@@ -201,8 +203,8 @@ func (g *registry) spawn(ctx actor.Context, r *traceRun) error {
 		return fmt.Errorf("spawning trace actor: %w", err)
 	}
 	ctx.Watch(pid)
-	g.s.traces[r.path()] = &traceEntry{pid: pid, info: r.info(), alive: r.alive()}
-	g.s.paths[pid.Id] = r.path()
+	g.s.traces[path] = &traceEntry{pid: pid, info: info, alive: alive}
+	g.s.paths[pid.Id] = path
 	return nil
 }
 

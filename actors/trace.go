@@ -148,6 +148,9 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		if r.incarnations > 1 {
 			rt.log.Warn("trace actor restarted; the tracer, spool and workers carry on", "trace_path", r.path())
 			a.resync(ctx)
+			if r.exit != nil && !r.pumpDone && r.proc != nil {
+				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
+			}
 		}
 		a.armTick(ctx)
 	case *killTrace:

@@ -476,3 +476,45 @@ func TestEscapedChildHoldingStdout(t *testing.T) {
 		t.Errorf("platform record %+v", got.Finished)
 	}
 }
+
+// TestTraceActorGivenUp: a trace actor that keeps panicking is stopped by
+// its supervisor after 10 restarts in 10 s. The registry hears of it
+// (Terminated) and forgets the trace instead of answering for a dead actor,
+// the tracer is killed, and the spool stays on disk for the next start.
+func TestTraceActorGivenUp(t *testing.T) {
+	pids := make(chan int, 1)
+	hooks := &testHooks{onReceive: func(msg interface{}) {
+		switch m := msg.(type) {
+		case *launched:
+			if m.proc != nil {
+				select { // a restarted actor sees launched again
+				case pids <- m.proc.PID():
+				default:
+				}
+			}
+		case *chunkSpooled:
+			panic("injected fault on every read")
+		}
+	}}
+	rt, _, _ := newTestRuntime(t, func(o *Options) { o.hooks = hooks; o.CgroupParent = "-" })
+	ctx := context.Background()
+	s, err := rt.Start(ctx, StartRequest{Template: fakeTemplate("lines 1000 5ms"), Lasting: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := <-pids
+	waitFor(t, func() bool {
+		_, ok, err := rt.Running(ctx, s.FilePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !ok
+	})
+	if found, err := rt.Kill(ctx, s.FilePath); err != nil || found {
+		t.Errorf("Kill of a given-up trace = %v, %v; want not found", found, err)
+	}
+	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
+	if _, err := os.Stat(rt.spoolPath(s.FilePath)); err != nil {
+		t.Errorf("the given-up trace's spool: %v", err)
+	}
+}

@@ -56,7 +56,6 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post 
 			post(&spoolFailed{err: err, full: errors.Is(err, spool.ErrFull)})
 		}
 	}
-	buf := make([]byte, readSize)
 	for {
 		if dl != nil {
 			var d time.Time
@@ -65,10 +64,12 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post 
 			}
 			_ = dl.SetReadDeadline(d)
 		}
-		n, err := out.Read(buf)
+		// Read straight into the writer's buffer: one buffer of a chunk
+		// plus a read per trace.
+		n, err := out.Read(w.Space(readSize))
 		if n > 0 {
 			before := sp.Bytes()
-			_, werr := w.Write(buf[:n])
+			werr := w.Commit(n)
 			rt.opts.hooks.checkpoint(wPump, path)
 			spooled(before, werr)
 			post(&chunkSpooled{read: int64(n), spooled: sp.Bytes()})

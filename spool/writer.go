@@ -41,7 +41,7 @@ func NewWriter(sp *Spool, chunkSize int) *Writer {
 		w.stageErr = err
 		pending = nil
 	}
-	w.buf = append(make([]byte, 0, w.size+len(pending)), pending...)
+	w.buf = append([]byte(nil), pending...)
 	w.oldest = time.Now()
 	if w.st, err = createStage(sp.Dir(), sp.Bytes(), pending); err != nil {
 		w.stageErr = errors.Join(w.stageErr, err)
@@ -57,9 +57,29 @@ func (w *Writer) StagingErr() error { return w.stageErr }
 // returns the spool's error once the spool stops taking chunks; p is then
 // counted as dropped.
 func (w *Writer) Write(p []byte) (int, error) {
+	copy(w.Space(len(p)), p)
+	return len(p), w.Commit(len(p))
+}
+
+// Space returns n bytes of free space in the Writer's own buffer, for a
+// reader that reads straight into it (no copy) and then calls Commit. The
+// Writer holds fewer than the chunk size bytes between writes, so a buffer
+// of chunk size plus n is allocated once.
+func (w *Writer) Space(n int) []byte {
+	if cap(w.buf)-len(w.buf) < n {
+		nb := make([]byte, len(w.buf), max(len(w.buf), w.size)+n)
+		copy(nb, w.buf)
+		w.buf = nb
+	}
+	return w.buf[len(w.buf) : len(w.buf)+n]
+}
+
+// Commit takes the first n bytes of the last Space as written: like Write.
+func (w *Writer) Commit(n int) error {
+	p := w.buf[len(w.buf) : len(w.buf)+n]
 	if w.failed != nil {
-		w.dropped += int64(len(p))
-		return len(p), w.failed
+		w.dropped += int64(n)
+		return w.failed
 	}
 	if w.st != nil {
 		if err := w.st.write(p); err != nil {
@@ -70,8 +90,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if len(w.buf) == 0 {
 		w.oldest = time.Now()
 	}
-	w.buf = append(w.buf, p...)
-	return len(p), w.emit(false)
+	w.buf = w.buf[:len(w.buf)+n]
+	return w.emit(false)
 }
 
 // Flush cuts and appends everything held, also a short chunk.

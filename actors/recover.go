@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
-	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
@@ -34,7 +32,7 @@ func (rt *Runtime) spoolPath(path string) string {
 // are killed here through their cgroups), so a run without a final state
 // ends with reason interrupted. Each recovered run is delivered like any
 // other: the unacknowledged chunks, then finished.
-func (rt *Runtime) recover() ([]*run, error) {
+func (rt *Runtime) recover() ([]*traceRun, error) {
 	if rt.opts.CgroupParent != "-" {
 		if err := tracer.Cleanup(rt.opts.CgroupParent); err != nil {
 			rt.log.Warn("cleaning up leftover tracer cgroups", "err", err)
@@ -44,7 +42,7 @@ func (rt *Runtime) recover() ([]*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing spools: %w", err)
 	}
-	var runs []*run
+	var runs []*traceRun
 	for _, dir := range dirs {
 		if strings.HasSuffix(dir, unreadableSuffix) {
 			continue // an operator's to inspect
@@ -63,7 +61,7 @@ func (rt *Runtime) recover() ([]*run, error) {
 	return runs, nil
 }
 
-func (rt *Runtime) recoverOne(dir string) (*run, error) {
+func (rt *Runtime) recoverOne(dir string) (*traceRun, error) {
 	sp, rec, err := spool.Open(dir, rt.opts.Spool)
 	if err != nil {
 		return nil, fmt.Errorf("opening spool: %w", err)
@@ -80,24 +78,16 @@ func (rt *Runtime) recoverOne(dir string) (*run, error) {
 	if !sp.Sealed() {
 		// The trace was running: what the pump had read but not cut into
 		// a chunk is in the staging file.
-		staged, err := readStaged(dir, sp.Bytes())
+		n, err := spool.RecoverStaged(sp, rt.opts.ChunkSize)
+		if n > 0 {
+			log.Info("recovered output read before the crash", "bytes", n)
+		}
 		if err != nil {
 			log.Error("recovering staged output", "err", err)
-		}
-		if len(staged) > 0 {
-			log.Info("recovered output read before the crash", "bytes", len(staged))
-		}
-		for len(staged) > 0 {
-			n := cut(staged, rt.opts.ChunkSize, true)
-			if _, err := sp.Append(staged[:n]); err != nil {
-				log.Error("spooling recovered output; the rest is dropped", "bytes", len(staged), "err", err)
-				break
+			if !sp.Sealed() {
+				sp.Close()
+				return nil, fmt.Errorf("sealing spool: %w", err)
 			}
-			staged = staged[n:]
-		}
-		if err := sp.Seal(); err != nil {
-			sp.Close()
-			return nil, fmt.Errorf("sealing spool: %w", err)
 		}
 	}
 	if meta.Final == nil {
@@ -113,34 +103,17 @@ func (rt *Runtime) recoverOne(dir string) (*run, error) {
 			return nil, fmt.Errorf("recording interrupted state: %w", err)
 		}
 	}
-	os.Remove(filepath.Join(dir, stageName))
 	// The script of an interrupted trace may still be there.
 	if filepath.Dir(meta.Path) == filepath.Clean(rt.opts.TraceDir) {
 		os.Remove(meta.Path)
 	}
-	r := newRun(rt, meta, "", tracer.Command{})
-	r.sp = sp
-	r.recovered = true
-	r.state = messages.StateDelivering
-	r.reason = meta.Final.Reason
-	r.chunksSubmitted.Store(sp.Acked())
-	close(r.pumpDone)
-	close(r.exited)
+	r := rt.newTraceRun(meta, "", tracer.Command{})
+	r.sp, r.recovered = sp, true
+	r.launchDone, r.pumpDone = true, true
+	r.startAcked = meta.StartAcked || sp.Acked() > 0
+	r.chunksAcked, r.bytesAcked, r.bytesRead = sp.Acked(), sp.AckedBytes(), sp.Bytes()
+	r.final, r.finalRecorded, r.stopReason = meta.Final, true, meta.Final.Reason
 	log.Info("recovered undelivered trace", "chunks", sp.Next(), "acked", sp.Acked(), "reason", meta.Final.Reason)
 	rt.recordRun(r, persistence.RunDelivering)
 	return r, nil
-}
-
-// platformFinish is the finished message of a run that ended as final, with
-// the spool's completeness proof.
-func platformFinish(final finalState, sp *spool.Spool) platform.Finish {
-	sum := sp.SHA256()
-	return platform.Finish{
-		Stderr: final.Stderr,
-		Code:   final.Code,
-		Reason: final.Reason,
-		Chunks: sp.Next(),
-		Bytes:  sp.Bytes(),
-		SHA256: hex.EncodeToString(sum[:]),
-	}
 }

@@ -17,19 +17,59 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
-// registryState is the registry's state. It lives outside the actor
-// instance so that a restarted registry keeps its runs and thread counter.
-type registryState struct {
-	lastThread   int64
-	runs         map[string]*run
-	children     map[string]*actor.PID
-	shuttingDown bool
+// Messages of the registry.
+type (
+	// begin is the registry's first message, sent by New once the
+	// registry's PID is known: it spawns the recovered runs' actors.
+	begin struct{}
+	// traceStatus: a trace actor's snapshot of its run, pushed after every
+	// change.
+	traceStatus struct {
+		info  messages.RunningInfo
+		alive bool
+	}
+	// traceDelivered: a run owes the platform nothing.
+	traceDelivered struct {
+		path     string
+		finished messages.TraceFinished
+	}
+	// shutdownAll: stop every tracer and take no new traces. The sender
+	// gets *shutdownDone once no trace is left (delivered, or its actor
+	// stopped).
+	shutdownAll  struct{}
+	shutdownDone struct{}
+	// listActors asks for the PIDs of the trace actors; the reply is
+	// *actorList.
+	listActors struct{}
+	actorList  struct{ pids []*actor.PID }
+)
+
+// traceEntry is what the registry knows of one trace: its actor and the
+// last snapshot it pushed.
+type traceEntry struct {
+	pid   *actor.PID
+	info  messages.RunningInfo
+	alive bool // the tracer may still run: counts against max-traces
 }
 
-func newRegistryState(rt *Runtime, recovered []*run) *registryState {
-	s := &registryState{runs: make(map[string]*run), children: make(map[string]*actor.PID)}
+// registryState is the registry's state. It lives outside the actor
+// instance (the producer closes over it), so a restarted registry keeps
+// every trace and its thread counter; and since the trace actors are not
+// its children, a restart stops none of them (see doc.go).
+type registryState struct {
+	begun        bool
+	lastThread   int64
+	recovered    []*traceRun
+	traces       map[string]*traceEntry // by path
+	paths        map[string]string      // path by actor PID id
+	shuttingDown bool
+	waiters      []*actor.PID // Shutdown callers waiting for shutdownDone
+}
+
+func newRegistryState(lastThread int64, recovered []*traceRun) *registryState {
+	s := &registryState{lastThread: lastThread, recovered: recovered,
+		traces: make(map[string]*traceEntry), paths: make(map[string]string)}
 	for _, r := range recovered {
-		s.runs[r.path()] = r
 		s.lastThread = max(s.lastThread, r.meta.Thread)
 	}
 	return s
@@ -42,17 +82,26 @@ type registry struct {
 }
 
 // Receive answers the runtime's requests. Every case is quick: the only
-// I/O is writing a small script file on start.
+// I/O is writing a small script file on start (bounded: one O_EXCL create
+// and a write of a few KiB, no fsync) and the stat calls of the start
+// checks.
 func (g *registry) Receive(ctx actor.Context) {
 	s := g.s
+	g.rt.opts.hooks.receive(ctx.Message())
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		// Spawn actors for recovered runs (first start only: children
-		// survive a registry restart).
-		for path, r := range s.runs {
-			if _, ok := s.children[path]; !ok {
-				g.spawn(ctx, r)
+		if s.begun {
+			g.rt.log.Warn("registry restarted; every trace carries on", "traces", len(s.traces))
+		}
+	case *begin:
+		if !s.begun {
+			s.begun = true
+			for _, r := range s.recovered {
+				if err := g.spawn(ctx, r); err != nil {
+					g.rt.log.Error("resuming recovered trace", "trace_path", r.path(), "err", err)
+				}
 			}
+			s.recovered = nil
 		}
 	case *messages.StartTrace:
 		reply := &messages.StartTraceReply{}
@@ -67,60 +116,96 @@ func (g *registry) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(reply)
 	case *messages.GetRunning:
-		r, ok := s.runs[msg.Path]
+		e, ok := s.traces[msg.Path]
 		reply := &messages.GetRunningReply{Found: ok}
 		if ok {
-			reply.Info = r.snapshot()
+			reply.Info = e.info
 		}
 		ctx.Respond(reply)
 	case *messages.ListRunning:
-		list := make([]messages.RunningInfo, 0, len(s.runs))
-		for _, r := range s.runs {
-			list = append(list, r.snapshot())
+		list := make([]messages.RunningInfo, 0, len(s.traces))
+		for _, e := range s.traces {
+			list = append(list, e.info)
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].Thread < list[j].Thread })
 		ctx.Respond(&messages.ListRunningReply{Traces: list})
 	case *messages.KillTrace:
-		pid, ok := s.children[msg.Path]
+		e, ok := s.traces[msg.Path]
 		if ok {
-			ctx.Send(pid, &killTrace{reason: messages.ReasonKilled})
+			ctx.Send(e.pid, &killTrace{reason: messages.ReasonKilled})
 		}
 		ctx.Respond(&messages.KillTraceReply{Found: ok})
-	case *traceDelivered:
-		delete(s.runs, msg.path)
-		if pid, ok := s.children[msg.path]; ok {
-			delete(s.children, msg.path)
-			ctx.Stop(pid)
+	case *traceStatus:
+		if e, ok := s.traces[msg.info.FilePath]; ok {
+			e.info, e.alive = msg.info, msg.alive
 		}
+	case *traceDelivered:
+		delete(s.traces, msg.path)
 		g.rt.publish(msg.finished)
+		g.checkShutdown(ctx)
+	case *actor.Terminated:
+		path, ok := s.paths[msg.Who.Id]
+		delete(s.paths, msg.Who.Id)
+		if _, open := s.traces[path]; ok && open {
+			if !s.shuttingDown {
+				g.rt.log.Error("trace actor stopped before its trace was delivered; its spool is kept for the next start",
+					"trace_path", path)
+			}
+			delete(s.traces, path)
+		}
+		g.checkShutdown(ctx)
 	case *shutdownAll:
 		s.shuttingDown = true
-		for _, pid := range s.children {
-			ctx.Send(pid, &killTrace{reason: messages.ReasonShutdown})
+		for _, e := range s.traces {
+			ctx.Send(e.pid, &killTrace{reason: messages.ReasonShutdown})
 		}
-		ctx.Respond(&shutdownAck{traces: len(s.children)})
-	case *stall:
-		time.Sleep(msg.d)
-	case *crash:
-		if pid, ok := s.children[msg.path]; ok {
-			ctx.Send(pid, msg)
+		if ctx.Sender() != nil {
+			s.waiters = append(s.waiters, ctx.Sender())
 		}
+		g.checkShutdown(ctx)
+	case *listActors:
+		pids := make([]*actor.PID, 0, len(s.paths))
+		for id := range s.paths {
+			pids = append(pids, g.rt.system.NewLocalPID(id))
+		}
+		ctx.Respond(&actorList{pids: pids})
 	}
 }
 
-// spawn starts the trace actor of r as a child, supervised by the
-// registry's one-for-one strategy.
-func (g *registry) spawn(ctx actor.Context, r *run) error {
-	props := actor.PropsFromProducer(func() actor.Actor { return newTraceActor(r) })
+// checkShutdown answers the Shutdown callers once no trace is left.
+func (g *registry) checkShutdown(ctx actor.Context) {
+	s := g.s
+	if !s.shuttingDown || len(s.traces) > 0 {
+		return
+	}
+	for _, w := range s.waiters {
+		ctx.Send(w, &shutdownDone{})
+	}
+	s.waiters = nil
+}
+
+// spawn starts the trace actor of r under the runtime's trace guardian (not
+// as the registry's child) and watches it.
+func (g *registry) spawn(ctx actor.Context, r *traceRun) error {
+	rt := g.rt
+	props := actor.PropsFromProducer(func() actor.Actor { return &traceActor{rt: rt, r: r} },
+		actor.WithGuardian(rt.traceStrategy))
 	name := "trace-" + strings.TrimSuffix(filepath.Base(r.path()), ".trace")
-	pid, err := ctx.SpawnNamed(props, name)
+	// Read r before the actor runs: from then on it is the actor's alone.
+	path, info, alive := r.path(), r.info(), r.alive()
+	pid, err := ctx.ActorSystem().Root.SpawnNamed(props, name)
 	if err != nil {
-		delete(g.s.runs, r.path())
-		r.removeScript()
+		if r.script != "" {
+			os.Remove(r.script)
+		}
+		if r.sp != nil {
+			r.sp.Close()
+		}
 		return fmt.Errorf("spawning trace actor: %w", err)
 	}
-	g.s.runs[r.path()] = r
-	g.s.children[r.path()] = pid
+	ctx.Watch(pid)
+	g.s.traces[path] = &traceEntry{pid: pid, info: info, alive: alive}
+	g.s.paths[pid.Id] = path
 	return nil
 }
 
@@ -128,14 +213,14 @@ func (g *registry) spawn(ctx actor.Context, r *run) error {
 // (again: the template was validated when stored, but the rules may have
 // changed since), the traced binary and tracer executable, and the script
 // file.
-func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
+func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	s, o := g.s, &g.rt.opts
 	if s.shuttingDown {
 		return nil, ErrShuttingDown
 	}
 	alive := 0
-	for _, r := range s.runs {
-		if r.alive() {
+	for _, e := range s.traces {
+		if e.alive {
 			alive++
 		}
 	}
@@ -206,8 +291,8 @@ func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
 		RootPassword: o.RootPassword, SudoPath: o.SudoPath, StderrLimit: o.StderrLimit,
 		CgroupParent: o.CgroupParent, Name: id,
 	}
-	r := newRun(g.rt, meta, path, cmd)
-	r.binary = bin.Identity // [binary preflight]
+	r := g.rt.newTraceRun(meta, path, cmd)
+	r.binary = bin.Identity
 	return r, nil
 }
 

@@ -32,6 +32,16 @@ type Submitter interface {
 	Finished(ctx context.Context, trace string, f platform.Finish) error
 }
 
+// Defaults of Options. Lasting and the stderr limit have theirs where they
+// are enforced: validate.DefaultMaxLasting, tracer.DefaultStderrLimit.
+const (
+	DefaultBPFPath   = "/usr/bin/bpftrace"
+	DefaultStapPath  = "/usr/bin/stap"
+	DefaultSudoPath  = "/usr/bin/sudo"
+	DefaultChunkSize = 51200 // raw bytes per chunk (lambda.submit-chunk-size)
+	DefaultMaxTraces = 32    // tracers alive at once (lambda.max-traces)
+)
+
 // Options configure a Runtime. Zero values take the documented defaults,
 // except Submitter, which is required.
 type Options struct {
@@ -40,26 +50,36 @@ type Options struct {
 	Logger    *slog.Logger  // default: slog.Default()
 	Timeout   time.Duration // how long a caller waits for the registry, default 5s
 
-	BPFPath      string // default /usr/bin/bpftrace
-	StapPath     string // default /usr/bin/stap
-	SudoPath     string // default /usr/bin/sudo
+	BPFPath      string // default DefaultBPFPath
+	StapPath     string // default DefaultStapPath
+	SudoPath     string // default DefaultSudoPath
 	RootPassword string // fed to sudo -S when the endpoint is not root
 	TraceDir     string // scripts <uuid>.trace, default os.TempDir()
 	SpoolDir     string // required: per-trace spools
 	CgroupParent string // tracer.Command.CgroupParent; "" means one per SpoolDir under the cgroup2 mount, "-" disables
 
-	ChunkSize     int           // raw bytes per chunk, default 51200
+	ChunkSize     int           // raw bytes per chunk, default DefaultChunkSize
 	FlushInterval time.Duration // default 1s
-	MaxLasting    time.Duration // default 24h
-	MaxTraces     int           // tracers alive at once, default 32
+	MaxLasting    time.Duration // default validate.DefaultMaxLasting
+	MaxTraces     int           // tracers alive at once, default DefaultMaxTraces
 	KillGrace     time.Duration // SIGINT -> SIGKILL, and watchdog grace; default 5s
-	StderrLimit   int           // default 64 KiB
+	StderrLimit   int           // default tracer.DefaultStderrLimit
 	Spool         spool.Options // MaxBytes, Sync, ...
 	Rules         validate.Rules
 
 	// Binaries is the preflight of templates against their binaries at
 	// start (see package binary); default binary.NewChecker(0, nil).
 	Binaries *binary.Checker
+	// LastThread is the highest thread id issued before (by an earlier
+	// process, from the run history: persistence.Store.MaxThread): every
+	// trace gets a greater one, so thread ids keep increasing across
+	// restarts. The recovered spools' threads count too.
+	LastThread int64
+	// Observer hears the runtime's events (for metrics); default
+	// NopObserver.
+	Observer Observer
+
+	hooks *testHooks // faults injected by this package's tests; nil otherwise
 }
 
 func (o *Options) setDefaults() error {
@@ -72,6 +92,9 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Observer == nil {
+		o.Observer = NopObserver{}
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -79,28 +102,28 @@ func (o *Options) setDefaults() error {
 	}
 	def(&o.Timeout, 5*time.Second)
 	def(&o.FlushInterval, time.Second)
-	def(&o.MaxLasting, 24*time.Hour)
+	def(&o.MaxLasting, validate.DefaultMaxLasting)
 	def(&o.KillGrace, 5*time.Second)
 	if o.BPFPath == "" {
-		o.BPFPath = "/usr/bin/bpftrace"
+		o.BPFPath = DefaultBPFPath
 	}
 	if o.StapPath == "" {
-		o.StapPath = "/usr/bin/stap"
+		o.StapPath = DefaultStapPath
 	}
 	if o.SudoPath == "" {
-		o.SudoPath = "/usr/bin/sudo"
+		o.SudoPath = DefaultSudoPath
 	}
 	if o.TraceDir == "" {
 		o.TraceDir = os.TempDir()
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 51200
+		o.ChunkSize = DefaultChunkSize
 	}
 	if o.MaxTraces <= 0 {
-		o.MaxTraces = 32
+		o.MaxTraces = DefaultMaxTraces
 	}
 	if o.StderrLimit <= 0 {
-		o.StderrLimit = 64 << 10
+		o.StderrLimit = tracer.DefaultStderrLimit
 	}
 	if o.Rules.EnvAllow == nil {
 		o.Rules = validate.DefaultRules()
@@ -134,13 +157,19 @@ type Runtime struct {
 	registry *actor.PID
 	log      *slog.Logger
 
+	// registryStrategy and traceStrategy supervise the registry and the
+	// trace actors; each is the strategy of a guardian of its own (see
+	// doc.go).
+	registryStrategy actor.SupervisorStrategy
+	traceStrategy    actor.SupervisorStrategy
+
 	// ctx is the parent of every run's context; cancelling it stops every
 	// goroutine the runtime started. wg counts those goroutines.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	history chan persistence.Run // see startHistory
+	history *persistence.HistoryQueue // nil without Options.Runs
 
 	subMu sync.Mutex
 	subs  map[chan messages.TraceFinished]struct{}
@@ -166,31 +195,56 @@ func New(system *actor.ActorSystem, o Options) (*Runtime, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		subs:   make(map[chan messages.TraceFinished]struct{}),
+		// Both restart whatever the panic: the state that matters lives
+		// outside the instances.
+		registryStrategy: actor.NewOneForOneStrategy(10, 10*time.Second, restartDecider),
+		traceStrategy:    actor.NewOneForOneStrategy(10, 10*time.Second, restartDecider),
 	}
 	rt.startHistory()
 	recovered, err := rt.recover()
 	if err != nil {
 		cancel()
 		rt.wg.Wait()
+		if rt.history != nil {
+			rt.history.Close()
+		}
 		return nil, fmt.Errorf("recovering spools: %w", err)
 	}
-	state := newRegistryState(rt, recovered)
+	state := newRegistryState(o.LastThread, recovered)
 	props := actor.PropsFromProducer(func() actor.Actor { return &registry{rt: rt, s: state} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, traceDecider)))
+		actor.WithGuardian(rt.registryStrategy))
 	pid, err := system.Root.SpawnNamed(props, "lambda-registry-"+newUUID()[:8])
 	if err != nil {
 		cancel()
 		rt.wg.Wait()
+		if rt.history != nil {
+			rt.history.Close()
+		}
+		for _, r := range recovered {
+			r.sp.Close()
+		}
 		return nil, fmt.Errorf("spawning registry: %w", err)
 	}
 	rt.registry = pid
+	system.Root.Send(pid, &begin{})
 	return rt, nil
 }
 
-// traceDecider restarts a trace actor whatever it panicked with: the state
-// that matters lives outside the instance.
-func traceDecider(reason interface{}) actor.Directive {
-	return actor.RestartDirective
+func restartDecider(reason interface{}) actor.Directive { return actor.RestartDirective }
+
+// newTraceRun makes the run of a trace prepared by the registry.
+func (rt *Runtime) newTraceRun(meta runMeta, script string, cmd tracer.Command) *traceRun {
+	ctx, cancel := context.WithCancel(rt.ctx)
+	return &traceRun{meta: meta, script: script, command: cmd, ctx: ctx, cancel: cancel,
+		workers: make(map[string]*worker)}
+}
+
+// report pushes r's snapshot to the registry.
+func (rt *Runtime) report(ctx actor.Context, r *traceRun) {
+	if r.delivered {
+		return
+	}
+	ctx.Send(rt.registry, &traceStatus{info: r.info(), alive: r.alive()})
 }
 
 // StartRequest asks for one trace.
@@ -289,31 +343,37 @@ func (rt *Runtime) publish(f messages.TraceFinished) {
 func (rt *Runtime) Shutdown(ctx context.Context) error {
 	var err error
 	rt.shutdownOnce.Do(func() {
-		f := rt.system.Root.RequestFuture(rt.registry, &shutdownAll{}, rt.opts.Timeout)
-		if _, ferr := f.Result(); ferr != nil {
-			err = fmt.Errorf("asking registry to shut down: %w", ferr)
+		// The registry answers once every trace is delivered (or its actor
+		// stopped): no polling.
+		wait := 24 * time.Hour
+		if dl, ok := ctx.Deadline(); ok {
+			wait = max(time.Until(dl), time.Millisecond)
 		}
-		// Wait for delivery, polling the registry: cheap, and it needs no
-		// extra state in the actor.
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		pending := -1 // traces still delivering at the last answer
-	wait:
-		for {
-			if traces, lerr := rt.All(ctx); lerr == nil {
-				if pending = len(traces); pending == 0 {
-					break
-				}
+		f := rt.system.Root.RequestFuture(rt.registry, &shutdownAll{}, wait)
+		if _, ferr := f.Result(); ferr != nil {
+			pending := -1
+			if traces, lerr := rt.All(context.Background()); lerr == nil {
+				pending = len(traces)
 			}
-			select {
-			case <-ctx.Done():
-				rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", pending)
-				break wait
-			case <-tick.C:
-			}
+			rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", pending)
+		}
+		var pids []*actor.PID
+		if res, lerr := rt.ask(context.Background(), &listActors{}); lerr == nil {
+			pids = res.(*actorList).pids
 		}
 		rt.cancel()
 		rt.wg.Wait()
+		// The workers are gone: stop the actors of undelivered traces,
+		// which close their spools for the next start.
+		for _, pid := range pids {
+			if perr := rt.system.Root.PoisonFuture(pid).Wait(); perr != nil {
+				rt.log.Warn("stopping trace actor", "actor", pid.Id, "err", perr)
+			}
+		}
+		// The trace actors are gone, and with them every history row.
+		if rt.history != nil {
+			rt.history.Close()
+		}
 		// Every tracer is gone, and with it its cgroup: leave no empty
 		// parent behind on the host.
 		if rerr := tracer.RemoveCgroupParent(rt.opts.CgroupParent); rerr != nil {

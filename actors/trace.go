@@ -1,112 +1,518 @@
 package actors
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/persistence"
+	"github.com/lambda-endpoint/lambda-endpoint/platform"
+	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
 
-// Messages only the runtime's own actors and goroutines exchange.
+// Messages the trace actor's workers, timers and the registry send it.
 type (
 	// killTrace tells a trace actor to stop its tracer for reason.
 	killTrace struct{ reason string }
-	// watchdog fires when a tracer outlived its lasting plus grace.
-	watchdog struct{}
-	// tracerExited tells the trace actor its tracer is gone.
-	tracerExited struct{}
-	// traceDelivered tells the registry a run owes the platform nothing.
-	traceDelivered struct {
-		path     string
-		finished messages.TraceFinished
+	// tick is the trace actor's periodic timer: the watchdog, and the place
+	// for checks that run while the tracer runs.
+	tick struct{}
+	// stdoutGrace fires when a tracer exited KillGrace ago and its stdout
+	// is still open.
+	stdoutGrace struct{}
+	// retryWorkers fires when a failed worker may be started again.
+	retryWorkers struct{}
+
+	// launched: the launcher created the spool (sp nil if it could not)
+	// and started the tracer (proc nil and err set if it could not).
+	launched struct {
+		sp     *spool.Spool
+		proc   *tracer.Process
+		err    error
+		reason string // why the launch failed, when err is set (default failed-to-start)
 	}
-	// shutdownAll tells the registry to stop every tracer and take no new
-	// traces. Answered with *shutdownAck.
-	shutdownAll struct{}
-	shutdownAck struct{ traces int }
-	// crash makes a trace actor panic: the supervision tests' fault.
-	crash struct{ path string }
-	// stall blocks the registry's mailbox: the timeout tests' fault.
-	stall struct{ d time.Duration }
+	// chunkSpooled: the pump read n more bytes of stdout; spooled is the
+	// spool's byte count now.
+	chunkSpooled struct{ read, spooled int64 }
+	// spoolFailed: the spool took no more output (full when at its cap).
+	spoolFailed struct {
+		err  error
+		full bool
+	}
+	// pumpEnded: stdout is drained and the spool sealed; dropped bytes
+	// were read after the spool stopped taking them.
+	pumpEnded struct{ dropped int64 }
+	// tracerExited: the waiter collected the tracer's exit.
+	tracerExited struct{ exit tracer.Exit }
+	// startAcked, chunkAcked, allAcked: the sender's progress.
+	startAcked struct{}
+	chunkAcked struct{ no, bytes int64 }
+	allAcked   struct{}
+	// finalRecorded: the recorder wrote the final state into the spool.
+	finalRecorded struct{}
+	// delivered: the platform acknowledged the finished message.
+	delivered struct{ fin platform.Finish }
+	// workerFailed: a worker panicked or ended with an error.
+	workerFailed struct {
+		name string
+		err  error
+	}
 )
 
-// traceActor is the actor of one trace. Its state is the run, which
-// survives restarts; the instance itself holds only the watchdog timer.
-type traceActor struct {
-	run   *run
-	timer *time.Timer
+// Worker names.
+const (
+	wLauncher = "launcher"
+	wPump     = "pump"
+	wWaiter   = "waiter"
+	wSender   = "sender"
+	wRecorder = "recorder"
+	wFinisher = "finisher"
+)
+
+// tickEvery is the trace actor's tick period.
+const tickEvery = time.Second
+
+// workerRetry is how long a worker that ended with an error waits before
+// it is started again.
+const workerRetry = 200 * time.Millisecond
+
+// traceRun is everything of one trace that must outlive a trace actor
+// instance: the prepared start, the resources (spool, tracer process,
+// worker handles) and the facts the workers reported. The actor's producer
+// closes over it; only the actor's mailbox reads or writes it (one
+// instance after another, never two at once), so it needs no lock. The
+// workers never touch it: they get what they need as arguments and report
+// by message.
+type traceRun struct {
+	meta      runMeta
+	command   tracer.Command  // zero for a recovered run
+	script    string          // script file, removed once the tracer is gone
+	recovered bool            // found in the spool at start: deliver only
+	binary    binary.Identity // the traced binary as the preflight saw it (zero for a recovered run)
+
+	ctx    context.Context // the workers' context, cancelled when the actor stops
+	cancel context.CancelFunc
+
+	incarnations int
+	sp           *spool.Spool
+	proc         *tracer.Process
+	workers      map[string]*worker
+
+	launchDone    bool
+	launchedAt    time.Time
+	exit          *tracer.Exit
+	exitedAt      time.Time
+	pumpDone      bool
+	stopReason    string
+	bytesRead     int64
+	dropped       int64
+	startAcked    bool
+	chunksAcked   int64
+	bytesAcked    int64
+	allAcked      bool
+	final         *finalState
+	finalRecorded bool
+	delivered     bool
 }
 
-func newTraceActor(r *run) actor.Actor { return &traceActor{run: r} }
+func (r *traceRun) path() string { return r.meta.Path }
 
-// Receive handles the trace's lifecycle. It never blocks: the tracer's
-// output, exit and delivery are handled by the run's goroutines.
+// traceActor is the actor of one trace; the run it owns is r. The instance
+// holds only its timers: a restart rebuilds what it needs from r, the spool
+// and the tracer process.
+type traceActor struct {
+	rt     *Runtime
+	r      *traceRun
+	self   *actor.PID
+	ticker *time.Timer
+	grace  *time.Timer
+	retry  *time.Timer
+}
+
+// Receive is the only writer of the run. It never blocks: exec, reads,
+// fsyncs and submissions are done by workers; what Receive does is
+// bookkeeping, signalling the tracer (kill(2), non-blocking) and starting
+// workers.
 func (a *traceActor) Receive(ctx actor.Context) {
-	r := a.run
-	log := r.rt.log
+	r, rt := a.r, a.rt
+	a.self = ctx.Self()
+	rt.opts.hooks.receive(ctx.Message())
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		r.self.Store(ctx.Self())
-		a.armWatchdog(ctx)
-		r.mu.Lock()
-		first := !r.started
-		r.started = true
-		r.mu.Unlock()
-		if !first {
-			log.Warn("trace actor restarted; the tracer and spool carry on", "trace_path", r.path())
-			return
+		r.incarnations++
+		if r.incarnations > 1 {
+			rt.log.Warn("trace actor restarted; the tracer, spool and workers carry on", "trace_path", r.path())
+			a.resync(ctx)
+			if r.exit != nil && !r.pumpDone && r.proc != nil {
+				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
+			}
 		}
-		if r.recovered {
-			r.rt.goroutine("sender", r.deliver)
-			return
-		}
-		if err := r.launch(); err != nil {
-			// No spool: nothing can be delivered. Report and let the
-			// registry forget the trace.
-			log.Error("starting trace", "trace_path", r.path(), "err", err)
-			r.removeScript()
-			ctx.Send(r.rt.registry, &traceDelivered{path: r.path(), finished: messages.TraceFinished{
-				Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo,
-				Reason: messages.ReasonFailedToStart, Code: 127, Stderr: err.Error(),
-				StartedAt: r.meta.StartedAt, EndedAt: time.Now().UTC(),
-			}})
-		}
+		a.armTick(ctx)
 	case *killTrace:
-		log.Info("stopping trace", "trace_path", r.path(), "reason", msg.reason)
-		r.stop(msg.reason)
-	case *watchdog:
-		if r.alive() {
-			log.Warn("tracer outlived its lasting; killing it", "trace_path", r.path(), "lasting_seconds", r.meta.Lasting)
-			r.stop(messages.ReasonTimedOut)
+		rt.log.Info("stopping trace", "trace_path", r.path(), "reason", msg.reason)
+		a.stop(msg.reason)
+	case *tick:
+		a.ticker = nil
+		a.onTick()
+		a.armTick(ctx)
+	case *stdoutGrace:
+		a.grace = nil
+		if r.proc != nil && !r.pumpDone {
+			// Something the tracer started still holds stdout open (it
+			// escaped the kill: no cgroup and a session of its own).
+			// Stop reading so the pump ends; what it read is spooled.
+			rt.log.Warn("tracer exited but its stdout stays open; closing it", "trace_path", r.path())
+			if err := r.proc.CloseStdout(); err != nil {
+				rt.log.Warn("closing tracer stdout", "trace_path", r.path(), "err", err)
+			}
+		}
+	case *retryWorkers:
+		a.retry = nil
+	case *launched:
+		if r.launchDone {
+			break // a repeat after a restart
+		}
+		r.launchDone = true
+		r.sp, r.proc = msg.sp, msg.proc
+		if msg.err != nil {
+			rt.log.Error("starting trace", "trace_path", r.path(), "err", msg.err)
+			r.stopReason = messages.ReasonFailedToStart
+			if msg.reason != "" {
+				r.stopReason = msg.reason
+			}
+			r.exit = &tracer.Exit{Code: 127, Stderr: msg.err.Error()}
+			r.exitedAt = time.Now().UTC()
+			r.pumpDone = true
+			if r.sp == nil {
+				r.allAcked = true // nothing was spooled; the finisher sends start too
+			}
+		} else {
+			r.launchedAt = time.Now()
+			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread)
+			rt.opts.Observer.TraceStarted(r.meta.Info.TraceType, r.meta.Mode)
+			if r.stopReason != "" { // killed before it was launched
+				r.proc.Stop(rt.opts.KillGrace)
+			}
+		}
+		rt.recordRun(r, persistence.RunRunning)
+	case *chunkSpooled:
+		r.bytesRead += msg.read
+		rt.opts.Observer.OutputRead(msg.read)
+	case *spoolFailed:
+		if msg.full {
+			rt.log.Error("spool full: stopping trace", "trace_path", r.path(), "max_bytes", rt.opts.Spool.MaxBytes)
+			a.stop(messages.ReasonSpoolFull)
+		} else {
+			rt.log.Error("appending to spool: stopping trace", "trace_path", r.path(), "err", msg.err)
+			a.stop(messages.ReasonSpoolError)
+		}
+	case *pumpEnded:
+		if r.pumpDone {
+			break
+		}
+		r.pumpDone = true
+		r.dropped += msg.dropped
+		if msg.dropped > 0 {
+			rt.log.Warn("tracer output dropped after the spool stopped taking it",
+				"trace_path", r.path(), "dropped_bytes", r.dropped)
 		}
 	case *tracerExited:
-		a.disarm()
-		log.Debug("tracer exited", "trace_path", r.path())
-	case *crash:
-		panic(fmt.Sprintf("injected crash in trace actor %s", r.path()))
-	case *actor.Restarting, *actor.Stopping:
-		a.disarm()
+		if r.exit == nil {
+			e := msg.exit
+			r.exit, r.exitedAt = &e, time.Now().UTC()
+			if !r.pumpDone {
+				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
+			}
+		}
+	case *startAcked:
+		r.startAcked = true
+	case *chunkAcked:
+		if msg.no >= r.chunksAcked {
+			r.chunksAcked = msg.no + 1
+			r.bytesAcked += msg.bytes
+			rt.opts.Observer.ChunkAcked(msg.bytes)
+			rt.opts.Observer.SpoolBytes(-msg.bytes)
+		}
+	case *allAcked:
+		r.allAcked, r.startAcked = true, true
+	case *finalRecorded:
+		if r.finalRecorded {
+			break
+		}
+		r.finalRecorded = true
+		rt.recordRun(r, persistence.RunDelivering)
+	case *delivered:
+		a.onDelivered(ctx, msg.fin)
+		return
+	case *workerFailed:
+		rt.log.Error("trace worker failed; starting it again", "trace_path", r.path(), "worker", msg.name, "err", msg.err)
+		if w := r.workers[msg.name]; w != nil && w.ended() {
+			w.notBefore = time.Now().Add(workerRetry)
+			if a.retry == nil {
+				a.retry = a.after(ctx, workerRetry, &retryWorkers{})
+			}
+		}
+	case *actor.Restarting:
+		a.stopTimers()
+		return
+	case *actor.Stopping:
+		a.stopTimers()
+		a.release()
+		return
 	case *actor.Stopped:
-	}
-}
-
-// armWatchdog schedules a watchdog message for lasting plus the kill grace
-// after the trace started (a restart re-arms it for the time left).
-func (a *traceActor) armWatchdog(ctx actor.Context) {
-	r := a.run
-	if !r.alive() || a.timer != nil {
+		return
+	default:
 		return
 	}
-	deadline := r.meta.StartedAt.Add(time.Duration(r.meta.Lasting)*time.Second + r.rt.opts.KillGrace)
-	self, root := ctx.Self(), r.rt.system.Root
-	a.timer = time.AfterFunc(time.Until(deadline), func() { root.Send(self, &watchdog{}) })
+	a.advance(ctx)
+	rt.report(ctx, r)
 }
 
-func (a *traceActor) disarm() {
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
+// advance moves the run on: it works out what is known now and makes sure
+// the worker for each outstanding step runs. It is idempotent, which is
+// what makes a restart (of the actor or of any worker) safe: the steps are
+// the same whoever asks again.
+func (a *traceActor) advance(ctx actor.Context) {
+	r, rt := a.r, a.rt
+	if r.ctx.Err() != nil || r.delivered {
+		return
+	}
+	if !r.launchDone {
+		a.ensure(wLauncher, func(post func(interface{})) error {
+			return launch(r.ctx, rt, r.meta, r.command, r.binary, post)
+		})
+		return
+	}
+	if r.proc != nil && !r.pumpDone {
+		sp, proc := r.sp, r.proc
+		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, post) })
+	}
+	if r.proc != nil && r.exit == nil {
+		proc := r.proc
+		a.ensure(wWaiter, func(post func(interface{})) error {
+			exit := proc.Wait()
+			rt.opts.hooks.checkpoint(wWaiter, r.path())
+			post(&tracerExited{exit: exit})
+			return nil
+		})
+	}
+	if r.sp != nil && !r.allAcked {
+		sp, started := r.sp, r.startAcked
+		a.ensure(wSender, func(post func(interface{})) error { return send(r.ctx, rt, r.path(), sp, started, post) })
+	}
+	if r.final == nil && r.exit != nil && r.pumpDone {
+		reason := endReason(r.stopReason, *r.exit)
+		stderr := r.exit.Stderr
+		if r.dropped > 0 {
+			stderr += fmt.Sprintf("\nlambda-endpoint: %d bytes of output dropped after the spool stopped taking them\n", r.dropped)
+		}
+		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt}
+		if n := lostEvents(r.exit.Stderr); n > 0 {
+			rt.opts.Observer.LostEvents(n)
+		}
+		a.removeScript()
+		if a.grace != nil {
+			a.grace.Stop()
+			a.grace = nil
+		}
+	}
+	if r.final != nil && !r.finalRecorded {
+		if r.sp == nil {
+			r.finalRecorded = true
+			rt.recordRun(r, persistence.RunDelivering)
+		} else {
+			sp, meta := r.sp, r.meta
+			meta.Final = r.final
+			a.ensure(wRecorder, func(post func(interface{})) error {
+				b, err := json.Marshal(meta)
+				if err == nil {
+					err = sp.SetMeta(b)
+				}
+				if err != nil {
+					return fmt.Errorf("recording final state in spool: %w", err)
+				}
+				post(&finalRecorded{})
+				return nil
+			})
+		}
+	}
+	if r.finalRecorded && r.allAcked {
+		sp, final, started := r.sp, *r.final, r.startAcked
+		a.ensure(wFinisher, func(post func(interface{})) error {
+			return finish(r.ctx, rt, r.path(), sp, final, started, post)
+		})
+	}
+}
+
+// resync rebuilds, after a restart of the actor, what the message that
+// panicked may have carried: facts the process and the spool still tell.
+func (a *traceActor) resync(ctx actor.Context) {
+	r := a.r
+	// The last report of a worker that has ended may be the message that
+	// was dropped: have it again (every handler takes a repeat).
+	for _, w := range r.workers {
+		if w.ended() && w.ok && w.last != nil {
+			ctx.Send(ctx.Self(), w.last)
+		}
+	}
+	if r.proc != nil && r.exit == nil {
+		select {
+		case <-r.proc.Done():
+			e := r.proc.Wait()
+			r.exit, r.exitedAt = &e, time.Now().UTC()
+		default:
+		}
+	}
+	if r.sp != nil {
+		if r.sp.Acked() > r.chunksAcked {
+			r.chunksAcked, r.bytesAcked = r.sp.Acked(), r.sp.AckedBytes()
+		}
+		if r.sp.Acked() > 0 {
+			r.startAcked = true
+		}
+	}
+}
+
+// stop asks the tracer to end for reason (the first reason given wins):
+// SIGINT to its whole tree, SIGKILL after the kill grace. Stop only sends
+// signals and arms a timer.
+func (a *traceActor) stop(reason string) {
+	r := a.r
+	if r.stopReason == "" && r.exit == nil {
+		r.stopReason = reason
+	}
+	if r.proc != nil && r.exit == nil {
+		r.proc.Stop(a.rt.opts.KillGrace)
+	}
+}
+
+// onTick is the periodic check of a running trace: the watchdog kills a
+// tracer that outlived its lasting plus the kill grace. Checks that must
+// run while a tracer runs (such as whether the traced binary changed) go
+// here.
+func (a *traceActor) onTick() {
+	r := a.r
+	if r.proc == nil || r.exit != nil {
+		return
+	}
+	// From the launch, not the acceptance: a loaded host may take seconds
+	// to get the tracer going.
+	deadline := r.launchedAt.Add(time.Duration(r.meta.Lasting)*time.Second + a.rt.opts.KillGrace)
+	if time.Now().After(deadline) && r.stopReason == "" {
+		// SIGINT first (a summary trace prints its result), SIGKILL
+		// after the grace.
+		a.rt.log.Warn("tracer outlived its lasting; stopping it", "trace_path", r.path(), "lasting_seconds", r.meta.Lasting)
+		a.stop(messages.ReasonTimedOut)
+	}
+	// The traced path must still name the binary the preflight checked
+	// (one stat: bounded). bpftrace and stap resolve the path when they
+	// attach, so a file swapped in before that would be probed in place of
+	// the checked one; uprobes stay on their inode after the attach, but
+	// the trace is stopped all the same so that the platform knows.
+	if r.binary != (binary.Identity{}) && r.stopReason == "" {
+		if err := r.binary.Check(r.meta.Info.Process); err != nil {
+			a.rt.log.Warn("traced binary changed; stopping the trace", "trace_path", r.path(),
+				"process", r.meta.Info.Process, "err", err)
+			a.stop(messages.ReasonBinaryChanged)
+		}
+	}
+}
+
+// onDelivered ends the run: the platform has everything.
+func (a *traceActor) onDelivered(ctx actor.Context, fin platform.Finish) {
+	r, rt := a.r, a.rt
+	if r.delivered {
+		return
+	}
+	r.delivered = true
+	rt.recordRunFinished(r, fin)
+	rt.opts.Observer.TraceFinished(r.meta.Info.TraceType, r.meta.Mode, r.final.Reason)
+	rt.log.Info("trace delivered", "trace_path", r.path(), "reason", r.final.Reason, "code", r.final.Code,
+		"chunks", fin.Chunks, "bytes", fin.Bytes)
+	ctx.Send(rt.registry, &traceDelivered{path: r.path(), finished: r.finished(fin)})
+	r.cancel()
+	ctx.Stop(ctx.Self())
+}
+
+// release frees the run's resources when the actor stops for good
+// (delivered, shutdown, or too many restarts): the workers are cancelled,
+// the tracer is killed, and an undelivered spool is closed for the next
+// start once the pump is done with it.
+func (a *traceActor) release() {
+	r, rt := a.r, a.rt
+	r.cancel()
+	if r.proc != nil && r.exit == nil {
+		r.proc.Kill()
+	}
+	if r.delivered || r.sp == nil {
+		a.removeScript()
+		return
+	}
+	sp, path := r.sp, r.path()
+	r.sp = nil
+	closeSpool := func() {
+		if err := sp.Close(); err != nil && !errors.Is(err, spool.ErrClosed) {
+			rt.log.Error("closing spool", "trace_path", path, "err", err)
+		}
+	}
+	a.removeScript()
+	if pump := r.workers[wPump]; pump != nil && !pump.ended() {
+		// The tracer is being killed: close once the pump has drained it.
+		rt.goroutine("spool-closer", func() { <-pump.done; closeSpool() })
+		return
+	}
+	// Bounded: Close writes the spool's state once (at shutdown, after
+	// every worker ended).
+	closeSpool()
+}
+
+func (a *traceActor) removeScript() {
+	r := a.r
+	if r.script == "" {
+		return
+	}
+	if err := os.Remove(r.script); err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.rt.log.Warn("removing trace script", "path", r.script, "err", err)
+	}
+	r.script = ""
+}
+
+// ensure starts worker name running f unless it runs, or failed a moment
+// ago (it is started again once its retry time has come).
+func (a *traceActor) ensure(name string, f func(post func(interface{})) error) {
+	r := a.r
+	// A worker that ended normally is never started again: its result is
+	// in the mailbox (or, after an actor restart, sent again by resync).
+	if w := r.workers[name]; w != nil && (!w.ended() || w.ok || time.Now().Before(w.notBefore)) {
+		return
+	}
+	r.workers[name] = a.rt.startWorker(r.ctx, name, r.path(), a.self, f)
+}
+
+func (a *traceActor) armTick(ctx actor.Context) {
+	if a.ticker == nil && !a.r.delivered {
+		a.ticker = a.after(ctx, tickEvery, &tick{})
+	}
+}
+
+func (a *traceActor) after(ctx actor.Context, d time.Duration, msg interface{}) *time.Timer {
+	self, root := ctx.Self(), a.rt.system.Root
+	return time.AfterFunc(d, func() { root.Send(self, msg) })
+}
+
+func (a *traceActor) stopTimers() {
+	for _, t := range []**time.Timer{&a.ticker, &a.grace, &a.retry} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
 	}
 }

@@ -20,7 +20,8 @@ const (
 
 // Reasons a trace ends, reported in the finished message and in RunningInfo.
 const (
-	ReasonCompleted     = "completed"       // the tracer exited by itself (lasting reached)
+	ReasonCompleted     = "completed"       // the tracer exited by itself with code 0 (lasting reached)
+	ReasonFailed        = "failed"          // the tracer exited by itself with another code
 	ReasonKilled        = "killed"          // POST /trace/kill
 	ReasonTimedOut      = "timed-out"       // still alive after lasting plus grace: killed by the watchdog
 	ReasonFailedToStart = "failed-to-start" // the tracer could not be launched

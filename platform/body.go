@@ -39,9 +39,8 @@ func ChunkBodyLen(trace string, n int) int {
 // AppendFinishedBody appends the JSON body of a trace's finished message,
 // {"trace":P,"stderr":S,"code":C,"status":"finished","reason":R,"chunks":N,
 // "bytes":B,"sha256":H}, to dst and returns the extended slice. trace,
-// stderr, code and status are always written; the extension fields reason,
-// chunks, bytes and sha256 are left out when zero (a trace without output
-// then sends exactly API.md's minimal message).
+// stderr, code, status, chunks and bytes are always written (API.md: also
+// when nothing was delivered); reason and sha256 are left out when empty.
 func AppendFinishedBody(dst []byte, trace string, f Finish) []byte {
 	dst = append(dst, `{"trace":`...)
 	dst = appendJSONString(dst, trace)
@@ -54,14 +53,10 @@ func AppendFinishedBody(dst []byte, trace string, f Finish) []byte {
 		dst = append(dst, `,"reason":`...)
 		dst = appendJSONString(dst, f.Reason)
 	}
-	if f.Chunks != 0 {
-		dst = append(dst, `,"chunks":`...)
-		dst = strconv.AppendInt(dst, f.Chunks, 10)
-	}
-	if f.Bytes != 0 {
-		dst = append(dst, `,"bytes":`...)
-		dst = strconv.AppendInt(dst, f.Bytes, 10)
-	}
+	dst = append(dst, `,"chunks":`...)
+	dst = strconv.AppendInt(dst, f.Chunks, 10)
+	dst = append(dst, `,"bytes":`...)
+	dst = strconv.AppendInt(dst, f.Bytes, 10)
 	if f.SHA256 != "" {
 		dst = append(dst, `,"sha256":`...)
 		dst = appendJSONString(dst, f.SHA256)

@@ -10,16 +10,16 @@ import (
 	"time"
 )
 
-// Finish is the content of a trace's finished message. Zero extension
-// fields (Reason, Chunks, Bytes, SHA256) are left out of the body.
+// Finish is the content of a trace's finished message. Chunks and Bytes are
+// always in the body, also when 0; an empty Reason or SHA256 is left out.
 type Finish struct {
 	// Stderr is the tracer's standard error output.
 	Stderr string
 	// Code is the tracer's exit code; 128+N for a tracer killed by signal N.
 	Code int
 	// Reason says why the trace ended: one of the messages.Reason* values
-	// (completed, killed, timed-out, failed-to-start, shutdown, interrupted,
-	// spool-full).
+	// (completed, failed, killed, timed-out, failed-to-start, shutdown,
+	// interrupted, spool-full, spool-error).
 	Reason string
 	// Chunks is how many chunks were sent (extension field).
 	Chunks int64

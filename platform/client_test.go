@@ -326,7 +326,7 @@ func TestClientKeepAlive(t *testing.T) {
 	}
 	// Injected failures must not cost the connection either.
 	p.FailNext(3, http.StatusServiceUnavailable)
-	if err := c.Finished(ctx, "/tmp/a.trace", Finish{}); err != nil {
+	if err := c.Finished(ctx, "/tmp/a.trace", Finish{Chunks: 200, Bytes: 200 * int64(len(data))}); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Connections(); n != 1 {
@@ -356,6 +356,7 @@ func TestClientConcurrentTraces(t *testing.T) {
 				errs <- err
 				return
 			}
+			var sent int64
 			for n := range chunks {
 				if n%10 == 0 {
 					p.FailNext(2, http.StatusServiceUnavailable)
@@ -365,8 +366,9 @@ func TestClientConcurrentTraces(t *testing.T) {
 					errs <- err
 					return
 				}
+				sent += int64(len(data))
 			}
-			if err := c.Finished(ctx, path, Finish{Reason: "completed", Chunks: chunks}); err != nil {
+			if err := c.Finished(ctx, path, Finish{Reason: "completed", Chunks: chunks, Bytes: sent}); err != nil {
 				errs <- err
 			}
 		}()

@@ -19,7 +19,11 @@
 // # Usage
 //
 // The appender calls Append for each chunk and Seal when the tracer is
-// done; the sender loops
+// done, or lets a Writer do it: a Writer cuts a byte stream into chunks
+// (at newlines, at most a chunk size, short ones on Flush), keeps what it
+// has not cut yet in the staging file so a crash loses none of it, and
+// seals on Close; RecoverStaged appends a crashed Writer's staged bytes.
+// The sender loops
 //
 //	for no := sp.Acked(); ; no++ {
 //		if err := sp.Wait(ctx, no); err == io.EOF { break } // sealed, all sent
@@ -42,6 +46,8 @@
 //	                           meta, and the directory fsynced
 //	state                      the acknowledged position (two slots)
 //	00000000000000000000.seg   segment files, named by their first chunk
+//	staged                     a Writer's bytes not yet cut into a chunk
+//	                           (stage.go: magic, stream offset, bytes)
 //
 // All integers are little-endian; checksums are CRC-32C (Castagnoli).
 //

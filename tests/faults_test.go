@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -457,6 +458,10 @@ func TestFaultSpoolFull(t *testing.T) {
 	rec := waitFinished(t, p, s.FilePath, 60*time.Second)
 	if f := rec.Finished; f.Reason != "spool-full" {
 		t.Errorf("finished %+v, want reason spool-full", f)
+	}
+	// The bytes read after the spool refused them are counted in finished.
+	if f := rec.Finished; !regexp.MustCompile(`\b[1-9][0-9]* bytes of output dropped`).MatchString(f.Stderr) {
+		t.Errorf("finished stderr %q does not count the dropped bytes", tail(f.Stderr, 300))
 	}
 	if rec.Bytes > spoolMax || rec.Bytes <= spoolMax-chunk {
 		t.Errorf("delivered %d bytes; want the spool's share of the flood, between %d and %d", rec.Bytes, spoolMax-chunk, spoolMax)

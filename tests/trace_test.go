@@ -208,41 +208,110 @@ func TestBPFKillAndConcurrent(t *testing.T) {
 		if st != http.StatusBadRequest || !strings.Contains(string(body), "mode") {
 			t.Errorf("unknown mode: %d %s", st, body)
 		}
-		paths := map[string]string{}
+		// Deterministic: each trace runs until its condition holds (output
+		// for calls, probes attached for summary) and is then killed; no
+		// race between bpftrace's attach time and its lasting.
 		for _, mode := range []string{"calls", "summary"} {
 			var s started
-			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":3,"mode":%q}`, id, mode), http.StatusOK, &s)
-			paths[mode] = s.FilePath
-		}
-		for mode, path := range paths {
-			rec := waitFinished(t, p, path, 120*time.Second)
-			lines := 0
-			sc := bufio.NewScanner(bytes.NewReader(rec.Data))
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				if len(sc.Bytes()) == 0 || sc.Bytes()[0] != '{' {
-					continue
-				}
-				var ev map[string]interface{}
-				if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-					t.Fatalf("%s: line %q: %v", mode, sc.Text(), err)
-				}
-				want := "duration"
-				if mode == "summary" {
-					want = "hist"
-				}
-				if _, ok := ev[want]; !ok {
-					t.Fatalf("%s: line %q lacks %q", mode, sc.Text(), want)
-				}
-				lines++
+			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":600,"mode":%q}`, id, mode), http.StatusOK, &s)
+			if mode == "calls" {
+				waitRecord(t, p, s.FilePath, 60*time.Second, func(r platformtest.TraceRecord) bool {
+					return bytes.Contains(r.Data, []byte(`"duration"`))
+				})
+			} else {
+				waitAttached(t, e, s.FilePath)
 			}
-			if lines == 0 || rec.Finished.Code != 0 {
-				t.Errorf("%s: %d lines, finished %+v", mode, lines, rec.Finished)
+			if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
+				t.Fatalf("kill: %d %s", st, body)
+			}
+			rec := waitFinished(t, p, s.FilePath, 120*time.Second)
+			want := "duration"
+			if mode == "summary" {
+				want = "hist"
+			}
+			if lines := modeLines(t, rec.Data, want); lines == 0 || rec.Finished.Reason != "killed" {
+				t.Errorf("%s: %d lines with %q, finished %+v", mode, lines, want, rec.Finished)
 			}
 		}
 	})
 	if pids := processesRunning(e.TraceDir); len(pids) > 0 {
 		t.Errorf("tracer processes left behind: %v", pids)
+	}
+}
+
+// modeLines counts the JSON lines of data and requires each to hold key;
+// bpftrace's own lines are skipped.
+func modeLines(t *testing.T, data []byte, key string) int {
+	t.Helper()
+	lines := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 || sc.Bytes()[0] != '{' {
+			continue
+		}
+		var ev map[string]interface{}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if _, ok := ev[key]; !ok {
+			t.Fatalf("line %q lacks %q", sc.Text(), key)
+		}
+		lines++
+	}
+	return lines
+}
+
+// waitAttached waits until the bpftrace of the trace at path has attached
+// its probes: its uprobes and interval probe are perf events, each an open
+// anon_inode:[perf_event] descriptor.
+func waitAttached(t *testing.T, e *endpoint, path string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "bpftrace to attach its probes", func() bool {
+		ri, _ := e.running(path)
+		if ri.PID == 0 {
+			return false
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", ri.PID))
+		n := 0
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", ri.PID, fd.Name())); l == "anon_inode:[perf_event]" {
+				n++
+			}
+		}
+		return n >= 3 // xmalloc's entry and return uprobes, the interval
+	})
+}
+
+// TestBPFSummarySurvives: a summary trace delivers its summary however it
+// ends before its lasting: killed, or stopped by the endpoint's shutdown
+// (SIGINT first, so bpftrace prints its END block).
+func TestBPFSummarySurvives(t *testing.T) {
+	bt := requireBpftrace(t)
+	p := newPlatform(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	busyBash(ctx, &wg)
+	defer func() { cancel(); wg.Wait() }()
+	for _, how := range []string{"killed", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			e := startEndpoint(t, endpointOptions{DatabaseURL: stores(t)["sqlite"], PlatformURL: p.URL(), BPFPath: bt})
+			id := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"BPF"}`)
+			var s started
+			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":600,"mode":"summary"}`, id), http.StatusOK, &s)
+			waitAttached(t, e, s.FilePath)
+			if how == "killed" {
+				if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
+					t.Fatalf("kill: %d %s", st, body)
+				}
+			} else if code := e.Stop(); code != 0 {
+				t.Errorf("endpoint stopped with code %d", code)
+			}
+			rec := waitFinished(t, p, s.FilePath, 120*time.Second)
+			if lines := modeLines(t, rec.Data, "hist"); lines == 0 || rec.Finished.Reason != how {
+				t.Errorf("%d histogram lines, finished %+v", lines, rec.Finished)
+			}
+		})
 	}
 }
 
@@ -261,7 +330,7 @@ func TestTracerLifecycle(t *testing.T) {
 	t.Run("exits non-zero at once", func(t *testing.T) {
 		s := e.start("BPF", e.putTemplate(fakeTemplate("exit 3")), 60)
 		f := waitFinished(t, p, s.FilePath, 30*time.Second).Finished
-		if f.Code != 3 || f.Reason != "completed" || !bytes.Contains([]byte(f.Stderr), []byte("exiting with code 3")) {
+		if f.Code != 3 || f.Reason != "failed" || !bytes.Contains([]byte(f.Stderr), []byte("exiting with code 3")) {
 			t.Errorf("finished %+v", f)
 		}
 	})
@@ -423,9 +492,12 @@ func TestEndpointStops(t *testing.T) {
 	})
 }
 
-// TestSTAPOnThisMachine starts a real SystemTap trace: this kernel cannot
-// load its module, so the trace must end with stap's error and a non-zero
-// code, and the endpoint must stay healthy.
+// TestSTAPOnThisMachine starts a real SystemTap trace. Whether stap can
+// load its module depends on the host (kernel headers, debuginfo), so the
+// test asserts what holds on every host: the trace runs or fails cleanly.
+// Either it completes (code 0, reason completed) or it ends with a non-zero
+// code, reason failed, and stap's stderr saying why; and the endpoint stays
+// healthy.
 func TestSTAPOnThisMachine(t *testing.T) {
 	requireRoot(t)
 	stap, err := exec.LookPath("stap")
@@ -440,8 +512,11 @@ func TestSTAPOnThisMachine(t *testing.T) {
 	id := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"STAP"}`)
 	s := e.start("STAP", id, 5)
 	f := waitFinished(t, p, s.FilePath, 3*time.Minute).Finished
-	if f.Code == 0 || f.Stderr == "" {
-		t.Errorf("stap finished %+v; want a non-zero code with its stderr", f)
+	switch {
+	case f.Code == 0 && f.Reason != "completed":
+		t.Errorf("stap finished %+v; code 0 must be reason completed", f)
+	case f.Code != 0 && (f.Stderr == "" || f.Reason != "failed"):
+		t.Errorf("stap finished %+v; a failing stap must say why on stderr with reason failed", f)
 	}
 	t.Logf("stap: code %d, stderr %q", f.Code, tail(f.Stderr, 300))
 	if st, _, _ := e.do("GET", "/heartbeat", "", nil); st != http.StatusOK {

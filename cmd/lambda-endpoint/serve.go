@@ -108,6 +108,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	rules := rulesFrom(cfg)
 	binaries := binary.NewChecker(l.MaxProbes, nil) // one preflight cache for PUT and start
 
+	lastThread, err := store.MaxThread(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the highest thread id of the run history: %w", err)
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
@@ -122,6 +126,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
 		Rules:       rules,
 		Binaries:    binaries,
+		LastThread:  lastThread,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)

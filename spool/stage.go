@@ -1,4 +1,4 @@
-package actors
+package spool
 
 import (
 	"bytes"
@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 )
 
-// The staging file keeps the tracer output the pump has read but not yet
-// cut into a chunk (at most about one chunk plus one read, waiting for a
-// newline or the flush interval). Every read is written to it before the
-// pump counts it as read, so a crash of the endpoint loses nothing it read:
-// at the next start the staged bytes past the spool's last chunk become the
-// trace's last chunks.
+// The staging file keeps the output a Writer holds but has not yet cut
+// into a chunk (at most about one chunk plus one write, waiting for a
+// newline or a flush). Every Write goes to it before it returns, so a crash
+// loses nothing written: the staged bytes past the spool's last chunk
+// become the next Writer's first bytes, or (RecoverStaged) the spool's last
+// chunks.
 //
 // Format: the 8-byte magic stageMagic, then the stream offset of the first
 // staged byte (uint64 little endian), then the bytes. The file is appended
@@ -76,10 +76,22 @@ func (st *stage) compact(committed int64, pending []byte) (*stage, error) {
 	return next, nil
 }
 
+// close closes the file, leaving it for a restarted pump or the next start.
+func (st *stage) close() { st.f.Close() }
+
 // remove deletes the staging file: everything is in chunks, or dropped.
 func (st *stage) remove() error {
 	st.f.Close()
 	err := os.Remove(filepath.Join(st.dir, stageName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// removeStage deletes dir's staging file, if any.
+func removeStage(dir string) error {
+	err := os.Remove(filepath.Join(dir, stageName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

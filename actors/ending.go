@@ -1,0 +1,39 @@
+package actors
+
+import (
+	"regexp"
+	"strconv"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+)
+
+// endReason is the one place that maps how a tracer ended to the reason the
+// platform is told. stop is why the runtime stopped the tracer ("" when it
+// ended on its own); it wins, since the exit code of a stopped tracer says
+// only that it was stopped. A tracer that ends on its own is completed with
+// code 0 and failed otherwise. (A new exit indication, such as a memory
+// limit that killed the tracer, maps to its reason here.)
+func endReason(stop string, exit tracer.Exit) string {
+	switch {
+	case stop != "":
+		return stop
+	case exit.Code == 0:
+		return messages.ReasonCompleted
+	default:
+		return messages.ReasonFailed
+	}
+}
+
+var lostEventsRE = regexp.MustCompile(`Lost (\d+) events`)
+
+// lostEvents sums the "Lost N events" lines bpftrace writes to stderr.
+func lostEvents(stderr string) int64 {
+	var n int64
+	for _, m := range lostEventsRE.FindAllStringSubmatch(stderr, -1) {
+		if v, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+			n += v
+		}
+	}
+	return n
+}

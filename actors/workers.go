@@ -1,0 +1,189 @@
+package actors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/platform"
+	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+)
+
+// worker is the handle of one worker goroutine of a trace actor. The
+// goroutine sets ok and last once, before it closes done; the actor reads
+// them only after done is closed. done is closed after the worker's last
+// report when it ended normally, before its workerFailed report when it
+// failed.
+type worker struct {
+	done      chan struct{}
+	ok        bool        // ended without error
+	last      interface{} // the last message it posted
+	notBefore time.Time   // a failed worker is started again from then on
+}
+
+func (w *worker) ended() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// startWorker runs f in a goroutine owned by the runtime (counted, stopped
+// through ctx) on behalf of the actor owner. f reports to owner with post;
+// a panic in f, or an error while ctx is not done, is reported as
+// *workerFailed so that the owner starts the worker again.
+func (rt *Runtime) startWorker(ctx context.Context, name, path string, owner *actor.PID, f func(post func(interface{})) error) *worker {
+	w := &worker{done: make(chan struct{})}
+	var last interface{}
+	post := func(msg interface{}) {
+		last = msg
+		rt.system.Root.Send(owner, msg)
+	}
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		var err error
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			err = f(post)
+		}()
+		w.ok, w.last = err == nil, last
+		close(w.done)
+		if err != nil && ctx.Err() == nil {
+			rt.system.Root.Send(owner, &workerFailed{name: name, err: err})
+		}
+	}()
+	return w
+}
+
+// launch is the launcher worker: it creates the run's spool (fsyncs) and
+// starts the tracer (fork/exec). Either failure is reported in *launched:
+// the run then ends failed-to-start, and the platform still gets start and
+// finished.
+func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, bin binary.Identity, post func(interface{})) error {
+	rt.opts.hooks.checkpoint(wLauncher, meta.Path)
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("encoding run meta: %w", err)
+	}
+	sp, err := spool.Create(rt.spoolPath(meta.Path), b, rt.opts.Spool)
+	if err != nil {
+		post(&launched{err: fmt.Errorf("creating spool: %w", err)})
+		return nil
+	}
+	// The binary must still be the one the preflight checked, right before
+	// the tracer resolves its path.
+	if bin != (binary.Identity{}) {
+		if err := bin.Check(meta.Info.Process); err != nil {
+			if serr := sp.Seal(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("sealing spool: %w", serr))
+			}
+			post(&launched{sp: sp, err: fmt.Errorf("checking the traced binary: %w", err), reason: messages.ReasonBinaryChanged})
+			return nil
+		}
+	}
+	proc, err := tracer.Start(ctx, cmd)
+	if err != nil {
+		if serr := sp.Seal(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("sealing spool: %w", serr))
+		}
+		post(&launched{sp: sp, err: fmt.Errorf("launching tracer: %w", err)})
+		return nil
+	}
+	post(&launched{sp: sp, proc: proc})
+	return nil
+}
+
+// send is the sender worker: start (unless the platform has it), then every
+// chunk in order from the spool's acknowledged position, each acknowledged
+// in the spool once the platform took it. It ends with *allAcked when the
+// spool is sealed and every chunk delivered. A restarted sender resumes at
+// the spool's acknowledged position: at most one chunk is sent again, with
+// the same bytes.
+func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, started bool, post func(interface{})) error {
+	sub := rt.opts.Submitter
+	// An acknowledged chunk means the start was acknowledged before it; a
+	// start sent again before any chunk is an accepted duplicate.
+	if !started && sp.Acked() == 0 {
+		if err := sub.Start(ctx, path); err != nil {
+			return fmt.Errorf("submitting start: %w", err)
+		}
+		post(&startAcked{})
+	}
+	for {
+		no := sp.Acked()
+		err := sp.Wait(ctx, no)
+		if errors.Is(err, io.EOF) {
+			post(&allAcked{})
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for chunk %d: %w", no, err)
+		}
+		data, err := sp.Read(no)
+		if err != nil {
+			return fmt.Errorf("reading spooled chunk %d: %w", no, err)
+		}
+		if err := sub.Chunk(ctx, path, no, data); err != nil {
+			return fmt.Errorf("submitting chunk %d: %w", no, err)
+		}
+		rt.opts.hooks.checkpoint(wSender, path)
+		if err := sp.Ack(no); err != nil {
+			return fmt.Errorf("recording acknowledgement of chunk %d: %w", no, err)
+		}
+		post(&chunkAcked{no: no, bytes: int64(len(data))})
+	}
+}
+
+// finish is the finisher worker: the finished message (with start first
+// when a run without a spool never sent it), then the spool's removal.
+func finish(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, final finalState, started bool, post func(interface{})) error {
+	sub := rt.opts.Submitter
+	if sp == nil && !started {
+		if err := sub.Start(ctx, path); err != nil {
+			return fmt.Errorf("submitting start: %w", err)
+		}
+	}
+	fin := platformFinish(final, sp)
+	if err := sub.Finished(ctx, path, fin); err != nil {
+		return fmt.Errorf("submitting finished: %w", err)
+	}
+	rt.opts.hooks.checkpoint(wFinisher, path)
+	if sp != nil {
+		if err := sp.Remove(); err != nil && !errors.Is(err, spool.ErrClosed) {
+			rt.log.Error("removing delivered spool", "trace_path", path, "err", err)
+		}
+	}
+	post(&delivered{fin: fin})
+	return nil
+}
+
+// platformFinish is the finished message of a run that ended as final, with
+// the spool's completeness proof (of nothing when there is no spool).
+func platformFinish(final finalState, sp *spool.Spool) platform.Finish {
+	fin := platform.Finish{Stderr: final.Stderr, Code: final.Code, Reason: final.Reason}
+	if sp == nil {
+		sum := sha256.Sum256(nil)
+		fin.SHA256 = hex.EncodeToString(sum[:])
+		return fin
+	}
+	sum := sp.SHA256()
+	fin.Chunks, fin.Bytes, fin.SHA256 = sp.Next(), sp.Bytes(), hex.EncodeToString(sum[:])
+	return fin
+}

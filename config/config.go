@@ -100,11 +100,13 @@ type Lambda struct {
 	// AllowUnsafeOptions lets templates use tracer options that run
 	// commands, write files, load code or lift safety checks.
 	AllowUnsafeOptions bool `toml:"allow-unsafe-options"`
-	// BPFEnvAllow lists the environment names (with * wildcards) a BPF
-	// template may set; in the environment, comma-separated.
+	// BPFEnvAllow holds entries "NAME=KIND" that add to (or, "NAME=deny",
+	// remove from) the built-in table of environment variables a BPF
+	// template may set: KIND is int:LO..HI, pow2:LO..HI, bool, enum:A|B or
+	// any; NAME may be a pattern such as BPFTRACE_*. In the environment,
+	// comma-separated. See validate.DefaultEnv for the built-in table.
 	BPFEnvAllow []string `toml:"bpf-env-allow"`
-	// StapEnvAllow lists the environment names (with * wildcards) a STAP
-	// template may set; in the environment, comma-separated.
+	// StapEnvAllow is BPFEnvAllow for STAP templates (built-in table empty).
 	StapEnvAllow []string `toml:"stap-env-allow"`
 }
 
@@ -174,8 +176,8 @@ func Default() Config {
 			RetryMax:           Duration{30 * time.Second},
 			SubmitTimeout:      Duration{30 * time.Second},
 			AllowUnsafeOptions: false,
-			BPFEnvAllow:        []string{"BPFTRACE_*"},
-			StapEnvAllow:       []string{"SYSTEMTAP_*"},
+			BPFEnvAllow:        []string{},
+			StapEnvAllow:       []string{},
 		},
 		Auth: Auth{
 			MaxMemoryKiB:   65536,

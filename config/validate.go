@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
 // Limits Validate enforces beyond "positive".
@@ -214,19 +216,12 @@ func validatePlatformURL(v *validator, raw string) {
 	}
 }
 
-// validateEnvAllow requires every pattern to be an environment name made of
-// letters, digits and '_', with '*' as a wildcard.
-func validateEnvAllow(v *validator, key string, patterns []string) {
-	for i, p := range patterns {
-		if p == "" {
-			v.fail(key, "entry %d is empty", i)
-			continue
-		}
-		for _, r := range p {
-			if !(r == '_' || r == '*' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-				v.fail(key, "entry %q may hold only letters, digits, '_' and the wildcard '*'", p)
-				break
-			}
+// validateEnvAllow requires every entry to be NAME=KIND as
+// validate.ParseEnvEntry reads it.
+func validateEnvAllow(v *validator, key string, entries []string) {
+	for _, e := range entries {
+		if _, _, err := validate.ParseEnvEntry(e); err != nil {
+			v.fail(key, "%s", err)
 		}
 	}
 }

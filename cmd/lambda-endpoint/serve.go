@@ -18,7 +18,6 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/auth"
 	"github.com/lambda-endpoint/lambda-endpoint/config"
 	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
-	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
@@ -87,7 +86,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("lambda.spool-sync: %w", err)
 	}
-	rules := rulesFrom(cfg)
+	rules, err := validate.RulesFrom(cfg.Lambda.BPFEnvAllow, cfg.Lambda.StapEnvAllow, cfg.Lambda.AllowUnsafeOptions)
+	if err != nil {
+		return fmt.Errorf("lambda.bpf-env-allow / lambda.stap-env-allow: %w", err)
+	}
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
@@ -168,13 +170,3 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	return nil
 }
 
-// rulesFrom builds the template validation rules from the config.
-func rulesFrom(cfg *config.Config) validate.Rules {
-	return validate.Rules{
-		EnvAllow: map[messages.TraceType][]string{
-			messages.BPF:  cfg.Lambda.BPFEnvAllow,
-			messages.STAP: cfg.Lambda.StapEnvAllow,
-		},
-		AllowUnsafeOptions: cfg.Lambda.AllowUnsafeOptions,
-	}
-}

@@ -194,6 +194,7 @@ func (g *registry) prepare(msg *messages.StartTrace) (*run, error) {
 		Path: tracerPath, Script: path, Options: info.Options, Env: env,
 		RootPassword: o.RootPassword, SudoPath: o.SudoPath, StderrLimit: o.StderrLimit,
 		CgroupParent: o.CgroupParent, Name: id,
+		MemoryMax: o.TracerMemoryMax, PidsMax: o.TracerPidsMax, LimitsRequired: o.TracerLimitsRequired,
 	}
 	return newRun(g.rt, meta, path, cmd), nil
 }

@@ -27,6 +27,9 @@ const (
 	minAuthIterations  = 3
 	maxAuthIterations  = 1000
 	minAuthParallelism = 1
+	// A tracer needs some room to start at all: bpftrace alone is ~40 MiB.
+	minTracerMemoryMax = 16 << 20
+	minTracerPidsMax   = 8
 )
 
 // Validate checks every value and returns all problems joined
@@ -181,6 +184,13 @@ func (l *Lambda) validate(v *validator) {
 		v.fail("lambda.retry-max", "must not be less than retry-min (%s), got %s", l.RetryMin.Duration, l.RetryMax.Duration)
 	}
 	v.positive("lambda.submit-timeout", l.SubmitTimeout)
+	if l.TracerMemoryMax != 0 {
+		v.between("lambda.tracer-memory-max", l.TracerMemoryMax, minTracerMemoryMax, 1<<50)
+	}
+	if l.TracerPidsMax != 0 {
+		v.between("lambda.tracer-pids-max", l.TracerPidsMax, minTracerPidsMax, 1<<22)
+	}
+	v.oneOf("lambda.tracer-limits", l.TracerLimits, TracerLimitsRequired, TracerLimitsBestEffort)
 	validateEnvAllow(v, "lambda.bpf-env-allow", l.BPFEnvAllow)
 	validateEnvAllow(v, "lambda.stap-env-allow", l.StapEnvAllow)
 }

@@ -99,7 +99,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Submitter: client, Runs: store, Logger: logger, Timeout: cfg.Server.RequestTimeout.Duration,
 		BPFPath: l.BPFPath, StapPath: l.StapPath, SudoPath: l.SudoPath, RootPassword: l.RootPassword,
 		TraceDir: l.TraceDir, SpoolDir: cfg.SpoolDir(), CgroupParent: l.CgroupParent,
-		ChunkSize: l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
+		TracerMemoryMax: l.TracerMemoryMax, TracerPidsMax: l.TracerPidsMax,
+		TracerLimitsRequired: l.TracerLimits == config.TracerLimitsRequired,
+		ChunkSize:            l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
 		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
 		StderrLimit: l.StderrLimit,
 		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
@@ -169,4 +171,3 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	return nil
 }
-

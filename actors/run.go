@@ -188,7 +188,9 @@ func (r *run) launch() error {
 	r.mu.Unlock()
 	r.rt.log.Info("tracer started", "trace_path", r.path(), "pid", proc.PID(), "thread", r.meta.Thread)
 	if lerr := proc.LimitsErr(); lerr != nil {
-		r.rt.limitsWarned.Do(func() { r.rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr) })
+		r.rt.limitsWarned.Do(func() {
+			r.rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr)
+		})
 	}
 	r.rt.goroutine("pump", func() { r.pump(proc) })
 	r.rt.goroutine("waiter", func() { r.wait(proc) })

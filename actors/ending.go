@@ -12,12 +12,14 @@ import (
 // platform is told. stop is why the runtime stopped the tracer ("" when it
 // ended on its own); it wins, since the exit code of a stopped tracer says
 // only that it was stopped. A tracer that ends on its own is completed with
-// code 0 and failed otherwise. (A new exit indication, such as a memory
-// limit that killed the tracer, maps to its reason here.)
+// code 0 and failed otherwise; one the kernel killed for its cgroup's
+// memory limit ended with memory-limit.
 func endReason(stop string, exit tracer.Exit) string {
 	switch {
 	case stop != "":
 		return stop
+	case exit.OOMKilled:
+		return messages.ReasonMemoryLimit
 	case exit.Code == 0:
 		return messages.ReasonCompleted
 	default:

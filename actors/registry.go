@@ -290,6 +290,7 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 		Path: tracerPath, Script: path, Options: info.Options, Env: env,
 		RootPassword: o.RootPassword, SudoPath: o.SudoPath, StderrLimit: o.StderrLimit,
 		CgroupParent: o.CgroupParent, Name: id,
+		MemoryMax: o.TracerMemoryMax, PidsMax: o.TracerPidsMax, LimitsRequired: o.TracerLimitsRequired,
 	}
 	r := g.rt.newTraceRun(meta, path, cmd)
 	r.binary = bin.Identity

@@ -58,6 +58,10 @@ type Options struct {
 	SpoolDir     string // required: per-trace spools
 	CgroupParent string // tracer.Command.CgroupParent; "" means one per SpoolDir under the cgroup2 mount, "-" disables
 
+	TracerMemoryMax      int64 // tracer.Command.MemoryMax; 0: no limit
+	TracerPidsMax        int64 // tracer.Command.PidsMax; 0: no limit
+	TracerLimitsRequired bool  // tracer.Command.LimitsRequired
+
 	ChunkSize     int           // raw bytes per chunk, default DefaultChunkSize
 	FlushInterval time.Duration // default 1s
 	MaxLasting    time.Duration // default validate.DefaultMaxLasting
@@ -168,6 +172,8 @@ type Runtime struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	limitsWarned sync.Once // the best-effort WARN about missing tracer limits
 
 	history *persistence.HistoryQueue // nil without Options.Runs
 

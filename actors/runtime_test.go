@@ -26,6 +26,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
 	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
 const (
@@ -85,6 +86,7 @@ func newTestRuntime(t *testing.T, mod func(*Options)) (*Runtime, *platformtest.P
 		TraceDir: filepath.Join(dir, "traces"), SpoolDir: filepath.Join(dir, "spool"),
 		ChunkSize: 64, FlushInterval: 100 * time.Millisecond, KillGrace: time.Second,
 	}
+	o.Rules, _ = validate.RulesFrom([]string{"BPFTRACE_FAKE_MODE=any"}, nil, false) // the fake tracer's mode
 	if err := os.MkdirAll(o.TraceDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

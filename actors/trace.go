@@ -197,6 +197,11 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		} else {
 			r.launchedAt = time.Now()
 			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread)
+			if lerr := r.proc.LimitsErr(); lerr != nil {
+				rt.limitsWarned.Do(func() {
+					rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr)
+				})
+			}
 			rt.opts.Observer.TraceStarted(r.meta.Info.TraceType, r.meta.Mode)
 			if r.stopReason != "" { // killed before it was launched
 				r.proc.Stop(rt.opts.KillGrace)

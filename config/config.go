@@ -101,11 +101,22 @@ type Lambda struct {
 	// AllowUnsafeOptions lets templates use tracer options that run
 	// commands, write files, load code or lift safety checks.
 	AllowUnsafeOptions bool `toml:"allow-unsafe-options"`
-	// BPFEnvAllow lists the environment names (with * wildcards) a BPF
-	// template may set; in the environment, comma-separated.
+	// TracerMemoryMax is memory.max in bytes of each tracer's cgroup (the
+	// kernel kills a tracer over it: reason memory-limit); 0 means no
+	// limit.
+	TracerMemoryMax int64 `toml:"tracer-memory-max"`
+	// TracerPidsMax is pids.max of each tracer's cgroup: processes and
+	// threads of one tracer; 0 means no limit.
+	TracerPidsMax int64 `toml:"tracer-pids-max"`
+	// TracerLimits is TracerLimitsRequired or TracerLimitsBestEffort.
+	TracerLimits string `toml:"tracer-limits"`
+	// BPFEnvAllow holds entries "NAME=KIND" that add to (or, "NAME=deny",
+	// remove from) the built-in table of environment variables a BPF
+	// template may set: KIND is int:LO..HI, pow2:LO..HI, bool, enum:A|B or
+	// any; NAME may be a pattern such as BPFTRACE_*. In the environment,
+	// comma-separated. See validate.DefaultEnv for the built-in table.
 	BPFEnvAllow []string `toml:"bpf-env-allow"`
-	// StapEnvAllow lists the environment names (with * wildcards) a STAP
-	// template may set; in the environment, comma-separated.
+	// StapEnvAllow is BPFEnvAllow for STAP templates (built-in table empty).
 	StapEnvAllow []string `toml:"stap-env-allow"`
 
 	// MaxProbes is the most functions one template may probe once its
@@ -141,6 +152,16 @@ type Auth struct {
 	// CacheTTL is how long a verified header is remembered.
 	CacheTTL Duration `toml:"cache-ttl"`
 }
+
+// Values of Lambda.TracerLimits.
+const (
+	// TracerLimitsRequired refuses to start a tracer whose limits cannot
+	// be set (the trace ends failed-to-start).
+	TracerLimitsRequired = "required"
+	// TracerLimitsBestEffort runs such a tracer without them and logs a
+	// warning once (the default).
+	TracerLimitsBestEffort = "best-effort"
+)
 
 // Values of Lambda.SpoolSync.
 const (
@@ -187,8 +208,11 @@ func Default() Config {
 			RetryMax:           Duration{30 * time.Second},
 			SubmitTimeout:      Duration{30 * time.Second},
 			AllowUnsafeOptions: false,
-			BPFEnvAllow:        []string{"BPFTRACE_*"},
-			StapEnvAllow:       []string{"SYSTEMTAP_*"},
+			TracerMemoryMax:    512 << 20,
+			TracerPidsMax:      64,
+			TracerLimits:       TracerLimitsBestEffort,
+			BPFEnvAllow:        []string{},
+			StapEnvAllow:       []string{},
 
 			MaxProbes: 40,
 		},

@@ -44,8 +44,10 @@ func TestEnvOverrides(t *testing.T) {
 				c.Auth.CacheTTL = Duration{time.Hour}
 				c.Server.RequestTimeout = Duration{2 * time.Second}
 			}},
-		{"list", map[string]string{"LAMBDA_BPF_ENV_ALLOW": "BPFTRACE_STRLEN, BPFTRACE_MAX_MAP_KEYS,,"},
-			func(c *Config) { c.Lambda.BPFEnvAllow = []string{"BPFTRACE_STRLEN", "BPFTRACE_MAX_MAP_KEYS"} }},
+		{"list", map[string]string{"LAMBDA_BPF_ENV_ALLOW": "BPFTRACE_STRLEN=int:1..100, BPFTRACE_MAP_KEYS_MAX=deny,,"},
+			func(c *Config) {
+				c.Lambda.BPFEnvAllow = []string{"BPFTRACE_STRLEN=int:1..100", "BPFTRACE_MAP_KEYS_MAX=deny"}
+			}},
 		{"list emptied", map[string]string{"LAMBDA_STAP_ENV_ALLOW": ""},
 			func(c *Config) { c.Lambda.StapEnvAllow = []string{} }},
 		{"auth max concurrent 0 means the default", map[string]string{"LAMBDA_AUTH_MAX_CONCURRENT": "0"},

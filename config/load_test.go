@@ -26,7 +26,7 @@ func TestLoadDecodesEveryKind(t *testing.T) {
 submit-chunk-size = 4096
 allow-unsafe-options = true
 flush-interval = "250ms"
-bpf-env-allow = ["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_STRLEN"]
+bpf-env-allow = ["BPFTRACE_MAP_KEYS_MAX=deny", "BPFTRACE_STRLEN=int:1..100"]
 stap-env-allow = []
 spool-max-bytes = 8192
 
@@ -49,7 +49,7 @@ max-concurrent = 3
 	want.Lambda.SubmitChunkSize = 4096
 	want.Lambda.AllowUnsafeOptions = true
 	want.Lambda.FlushInterval = Duration{250 * time.Millisecond}
-	want.Lambda.BPFEnvAllow = []string{"BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_STRLEN"} // replaces the default, not appended
+	want.Lambda.BPFEnvAllow = []string{"BPFTRACE_MAP_KEYS_MAX=deny", "BPFTRACE_STRLEN=int:1..100"}
 	want.Lambda.StapEnvAllow = []string{}
 	want.Lambda.SpoolMaxBytes = 8192
 	want.Server.Listen = "0.0.0.0:3001"
@@ -92,7 +92,7 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 			[]string{`last key "lambda.root-password"`, "incompatible types"}},
 		{"string for bool", requiredTOML + "allow-unsafe-options = \"yes\"\n",
 			[]string{`last key "lambda.allow-unsafe-options"`, "incompatible types"}},
-		{"string for list", requiredTOML + "bpf-env-allow = \"BPFTRACE_*\"\n",
+		{"string for list", requiredTOML + "bpf-env-allow = \"BPFTRACE_*=any\"\n",
 			[]string{`last key "lambda.bpf-env-allow"`}},
 		{"int list", requiredTOML + "bpf-env-allow = [1, 2]\n",
 			[]string{`lambda.bpf-env-allow`, "incompatible types"}},

@@ -36,10 +36,12 @@ func TestRedacted(t *testing.T) {
 
 func TestRedactedSharesNoSlices(t *testing.T) {
 	c := validConfig()
+	c.Lambda.BPFEnvAllow = []string{"BPFTRACE_STRLEN=deny"}
+	c.Lambda.StapEnvAllow = []string{"SYSTEMTAP_COLORS=any"}
 	r := c.Redacted()
 	r.Lambda.BPFEnvAllow[0] = "CHANGED"
 	r.Lambda.StapEnvAllow[0] = "CHANGED"
-	if c.Lambda.BPFEnvAllow[0] != "BPFTRACE_*" || c.Lambda.StapEnvAllow[0] != "SYSTEMTAP_*" {
+	if c.Lambda.BPFEnvAllow[0] != "BPFTRACE_STRLEN=deny" || c.Lambda.StapEnvAllow[0] != "SYSTEMTAP_COLORS=any" {
 		t.Fatal("Redacted copy aliases the original's allow-lists")
 	}
 }

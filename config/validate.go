@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
 // Limits Validate enforces beyond "positive".
@@ -29,6 +31,9 @@ const (
 	maxAuthIterations  = 1000
 	minAuthParallelism = 1
 	maxAuthWait        = time.Minute
+	// A tracer needs some room to start at all: bpftrace alone is ~40 MiB.
+	minTracerMemoryMax = 16 << 20
+	minTracerPidsMax   = 8
 )
 
 // Validate checks every value and returns all problems joined
@@ -183,6 +188,13 @@ func (l *Lambda) validate(v *validator) {
 		v.fail("lambda.retry-max", "must not be less than retry-min (%s), got %s", l.RetryMin.Duration, l.RetryMax.Duration)
 	}
 	v.positive("lambda.submit-timeout", l.SubmitTimeout)
+	if l.TracerMemoryMax != 0 {
+		v.between("lambda.tracer-memory-max", l.TracerMemoryMax, minTracerMemoryMax, 1<<50)
+	}
+	if l.TracerPidsMax != 0 {
+		v.between("lambda.tracer-pids-max", l.TracerPidsMax, minTracerPidsMax, 1<<22)
+	}
+	v.oneOf("lambda.tracer-limits", l.TracerLimits, TracerLimitsRequired, TracerLimitsBestEffort)
 	validateEnvAllow(v, "lambda.bpf-env-allow", l.BPFEnvAllow)
 	validateEnvAllow(v, "lambda.stap-env-allow", l.StapEnvAllow)
 	v.between("lambda.max-probes", int64(l.MaxProbes), 1, maxProbes)
@@ -228,19 +240,12 @@ func urlExample(raw string) string {
 	return "http://127.0.0.1:8080"
 }
 
-// validateEnvAllow requires every pattern to be an environment name made of
-// letters, digits and '_', with '*' as a wildcard.
-func validateEnvAllow(v *validator, key string, patterns []string) {
-	for i, p := range patterns {
-		if p == "" {
-			v.fail(key, "entry %d is empty", i)
-			continue
-		}
-		for _, r := range p {
-			if !(r == '_' || r == '*' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-				v.fail(key, "entry %q may hold only letters, digits, '_' and the wildcard '*'", p)
-				break
-			}
+// validateEnvAllow requires every entry to be NAME=KIND as
+// validate.ParseEnvEntry reads it.
+func validateEnvAllow(v *validator, key string, entries []string) {
+	for _, e := range entries {
+		if _, _, err := validate.ParseEnvEntry(e); err != nil {
+			v.fail(key, "%s", err)
 		}
 	}
 }

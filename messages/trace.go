@@ -28,6 +28,7 @@ const (
 	ReasonShutdown      = "shutdown"        // the endpoint was stopping
 	ReasonInterrupted   = "interrupted"     // the endpoint died while the trace ran (found at restart)
 	ReasonSpoolFull     = "spool-full"      // the spool size cap was reached
+	ReasonMemoryLimit   = "memory-limit"    // the kernel killed the tracer at its memory.max (tracer-memory-max)
 	ReasonSpoolError    = "spool-error"     // the spool could not be written (disk error)
 	// ReasonBinaryChanged: the traced binary's path named another file (or
 	// a modified one) while the trace ran; see package binary.

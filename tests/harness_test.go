@@ -173,6 +173,10 @@ retry-min = "50ms"
 retry-max = "500ms"
 %s
 `, addr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, o.Extra)
+	if !strings.Contains(o.Extra, "env-allow") {
+		// The fake tracer takes its mode from BPFTRACE_FAKE_MODE.
+		cfg += "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\nstap-env-allow = [\"SYSTEMTAP_DEBUG=bool\"]\n"
+	}
 	cfgPath := filepath.Join(dir, "lambda.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

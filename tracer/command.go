@@ -13,6 +13,11 @@ import (
 // naming the bpf-path or stap-path key.
 var ErrTracerNotFound = errors.New("tracer executable not found or not executable")
 
+// ErrLimitsUnavailable is wrapped by Start when Command.LimitsRequired is
+// set and the tracer's cgroup cannot get its memory.max or pids.max (no
+// cgroup v2, or the memory or pids controller not available in it).
+var ErrLimitsUnavailable = errors.New("tracer resource limits unavailable")
+
 // Command describes how to run one tracer. Its fields are taken as they are:
 // the caller validates the script, options and environment beforehand.
 type Command struct {
@@ -40,6 +45,16 @@ type Command struct {
 	// "<mount>/lambda-endpoint"; or "-" to disable cgroups (process group
 	// only).
 	CgroupParent string
+	// MemoryMax is the tracer cgroup's memory.max in bytes (and
+	// memory.swap.max 0); zero or negative means no limit.
+	MemoryMax int64
+	// PidsMax is the tracer cgroup's pids.max; zero or negative means no
+	// limit.
+	PidsMax int64
+	// LimitsRequired makes Start fail (wrapping ErrLimitsUnavailable) when
+	// MemoryMax or PidsMax cannot be applied; otherwise the tracer runs
+	// without them and Process.LimitsErr says why.
+	LimitsRequired bool
 	// Name names the tracer's cgroup directory (the trace's uuid, say). It
 	// must be a single path element; "" picks a random name.
 	Name string

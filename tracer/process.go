@@ -22,6 +22,9 @@ type Exit struct {
 	Stderr string
 	// Err is a wait error other than a non-zero exit, if any.
 	Err error
+	// OOMKilled reports that the kernel killed a process of the tracer's
+	// cgroup for going over Command.MemoryMax (memory.events oom_kill).
+	OOMKilled bool
 	// CleanupErr is set when the tracer's cgroup could not be removed
 	// after it exited; Cleanup removes it later.
 	CleanupErr error
@@ -40,6 +43,7 @@ type Process struct {
 	sudo       bool
 	cg         *cgroup // nil when uncontained
 	containErr error
+	limitsErr  error
 	stdout     *stdoutPipe
 	stderr     *tailBuffer
 	stderrDone chan struct{} // closed when the stderr reader returns
@@ -91,6 +95,10 @@ func (p *Process) CgroupDir() string {
 	}
 	return p.cg.dir
 }
+
+// LimitsErr tells why the tracer runs without the memory or pids limit it
+// asked for (best effort), or nil.
+func (p *Process) LimitsErr() error { return p.limitsErr }
 
 // ContainErr tells why the tracer runs without a cgroup of its own: nil when
 // it has one or when cgroups were disabled with CgroupParent "-".

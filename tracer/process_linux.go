@@ -75,15 +75,32 @@ func start(ctx context.Context, c Command, euid int) (*Process, error) {
 		done:       make(chan struct{}),
 	}
 	p.cg, p.containErr = containment(c)
+	if c.limitsWanted() {
+		if p.cg == nil {
+			p.limitsErr = fmt.Errorf("%w: the tracer has no cgroup of its own", ErrLimitsUnavailable)
+			if p.containErr != nil {
+				p.limitsErr = fmt.Errorf("%w: %w", ErrLimitsUnavailable, p.containErr)
+			}
+		} else if err := applyLimits(p.cg, c); err != nil {
+			p.limitsErr = fmt.Errorf("%w: %w", ErrLimitsUnavailable, err)
+		}
+		if p.limitsErr != nil && c.LimitsRequired {
+			err := fmt.Errorf("starting tracer %s: %w", c.Path, p.limitsErr)
+			return nil, errors.Join(err, p.abandon(pp))
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		err = fmt.Errorf("starting tracer %s: %w", c.Path, err)
 		return nil, errors.Join(err, p.abandon(pp))
 	}
 	err = p.launch(spec, pp)
-	if err != nil && p.cg != nil {
+	if err != nil && p.cg != nil && !(c.limitsWanted() && c.LimitsRequired) {
 		// A cgroup that cannot take the child (kernel without
 		// CLONE_INTO_CGROUP, odd hierarchy) must not stop the trace.
 		p.containErr = fmt.Errorf("starting in cgroup %s: %w", p.cg.dir, err)
+		if c.limitsWanted() {
+			p.limitsErr = fmt.Errorf("%w: %w", ErrLimitsUnavailable, p.containErr)
+		}
 		_ = p.cg.remove()
 		p.cg = nil
 		err = p.launch(spec, pp)
@@ -180,6 +197,7 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	p.drainStderr(stderrR)
 	exit.Stderr = p.stderr.String()
 	if p.cg != nil {
+		exit.OOMKilled = oomKills(p.cg.dir) > 0
 		exit.CleanupErr = p.cg.remove()
 	}
 	p.exit = exit

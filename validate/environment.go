@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"path"
 	"strconv"
 	"strings"
 
@@ -17,9 +16,10 @@ const (
 
 // Environment checks the variables a template gives its tracer t: names and
 // values of equal length (at most 64), each name a shell-style identifier
-// that matches one of r.EnvAllow[t], each value at most 4096 bytes without
-// NUL, newline or carriage return. A refusal is a *FieldError for
-// "environment", "environment[i]" or "value[i]".
+// that r.EnvAllow[t] allows (an exact entry, else the first matching
+// pattern in name order), each value at most 4096 bytes without NUL,
+// newline or carriage return and of the kind the entry gives it. A refusal
+// is a *FieldError for "environment", "environment[i]" or "value[i]".
 func Environment(t messages.TraceType, names, values []string, r Rules) error {
 	switch {
 	case len(names) != len(values):
@@ -28,39 +28,44 @@ func Environment(t messages.TraceType, names, values []string, r Rules) error {
 	case len(names) > maxEnv:
 		return &FieldError{Field: "environment", Reason: "has " + strconv.Itoa(len(names)) + " variables, more than 64"}
 	}
-	allow := r.EnvAllow[t]
+	table := r.EnvAllow[t]
+	kinds := make([]EnvKind, len(names))
 	for i, name := range names {
-		if reason := checkEnvName(name, t, allow); reason != "" {
+		k, reason := checkEnvName(name, t, table)
+		if reason != "" {
 			return &FieldError{Field: indexed("environment", i), Reason: reason}
 		}
+		kinds[i] = k
 	}
 	for i, v := range values {
 		if reason := checkEnvValue(v); reason != "" {
 			return &FieldError{Field: indexed("value", i), Reason: reason}
 		}
+		if reason := kinds[i].check(v); reason != "" {
+			return &FieldError{Field: indexed("value", i), Reason: quote(v) + " is not a valid value of " +
+				names[i] + ": " + reason}
+		}
 	}
 	return nil
 }
 
-// checkEnvName returns why name is refused for tracer t, or "".
-func checkEnvName(name string, t messages.TraceType, allow []string) string {
+// checkEnvName returns the kind of name for tracer t, or why it is refused.
+func checkEnvName(name string, t messages.TraceType, table EnvTable) (EnvKind, string) {
 	switch {
 	case name == "":
-		return "is empty"
+		return EnvKind{}, "is empty"
 	case len(name) > maxEnvNameLen:
-		return quote(name) + " is longer than 256 bytes"
+		return EnvKind{}, quote(name) + " is longer than 256 bytes"
 	case !isIdentifier(name):
-		return quote(name) + " is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+		return EnvKind{}, quote(name) + " is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
 	}
-	for _, p := range allow {
-		if ok, err := path.Match(p, name); ok && err == nil {
-			return ""
-		}
+	if k, ok := table.Lookup(name); ok {
+		return k, ""
 	}
-	if len(allow) == 0 {
-		return quote(name) + " is not allowed for " + string(t) + " (no variables are allowed)"
+	if len(table) == 0 {
+		return EnvKind{}, quote(name) + " is not allowed for " + string(t) + " (no variables are allowed)"
 	}
-	return quote(name) + " is not allowed for " + string(t) + " (allowed: " + strings.Join(allow, ", ") + ")"
+	return EnvKind{}, quote(name) + " is not allowed for " + string(t) + " (allowed: " + table.String() + ")"
 }
 
 // isIdentifier reports whether s matches ^[A-Za-z_][A-Za-z0-9_]*$.
@@ -75,7 +80,7 @@ func isIdentifier(s string) bool {
 	return s != ""
 }
 
-// checkEnvValue returns why v is refused, or "".
+// checkEnvValue returns why v is refused whatever its kind, or "".
 func checkEnvValue(v string) string {
 	switch {
 	case len(v) > maxEnvValueLen:

@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,10 +26,14 @@ var (
 
 func FuzzTemplate(f *testing.F) {
 	f.Add("/bin/bash", "xmalloc", "xfree", "BPFTRACE_STRLEN", "128", "-B", "line", "BPF", false)
-	f.Add("/usr/bin/a+b,c~d=e@f", "x*", "y?", "SYSTEMTAP_DIR", "/tmp", "-x", "12", "STAP", false)
+	f.Add("/usr/bin/a+b,c~d=e@f", "x*", "y?", "SYSTEMTAP_RELEASE", "/tmp/x", "-x", "12", "STAP", false)
 	f.Add("/bin/../bash", `x} interval:s:1 { system("id")`, "$(id)", "LD_PRELOAD", "/x.so", "-c", "id", "BPF", false)
 	f.Add("/bin/bash\n", "a\nb", "`id`", "BPFTRACE_A\nB", "1\n2", "-o", "/etc/passwd", "bpf", true)
 	f.Add("bin/bash", "", "a b", "", "", "-p", "1e3", "STAP", false)
+	f.Add("/bin/bash", "xmalloc", "", "BPFTRACE_PERF_RB_PAGES", "131072", "", "", "BPF", false)
+	f.Add("/bin/bash", "xmalloc", "", "BPFTRACE_STRLEN", "+64", "", "", "BPF", false)
+	f.Add("/bin/bash", "xmalloc", "", "BPFTRACE_NO_CPP_DEMANGLE", "1", "", "", "BPF", false)
+	f.Add("/bin/bash", "xmalloc", "", "BPFTRACE_LOG_SIZE", "4000000000", "", "", "BPF", false)
 	f.Add("/bin/b\u0430sh", "xm\u0430lloc", "a\x00", "PATH", "/tmp", "--unsafe", "", "BPF", true)
 	f.Fuzz(func(t *testing.T, process, fn1, fn2, envName, envValue, opt1, opt2, traceType string, unsafe bool) {
 		info := messages.TemplateInfo{
@@ -91,11 +96,35 @@ func fuzzFunctionsOK(tt messages.TraceType, fs []string) bool {
 	return len(fs) > 0
 }
 
+// fuzzEnvDefault restates the default table: name -> accepted values, as
+// a predicate written independently of the package's parser.
+var fuzzEnvDefault = map[string]func(string) bool{
+	"BPFTRACE_STRLEN":             fuzzRange(1, 200, false),
+	"BPFTRACE_PERF_RB_PAGES":      fuzzRange(1, 256, true),
+	"BPFTRACE_MAP_KEYS_MAX":       fuzzRange(1, 16384, false),
+	"BPFTRACE_NO_CPP_DEMANGLE":    fuzzBool,
+	"BPFTRACE_CACHE_USER_SYMBOLS": fuzzBool,
+	"BPFTRACE_NO_USER_SYMBOLS":    fuzzBool,
+}
+
+var fuzzDecimalRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})$`)
+
+func fuzzRange(lo, hi int, pow2 bool) func(string) bool {
+	return func(v string) bool {
+		if !fuzzDecimalRE.MatchString(v) {
+			return false
+		}
+		n, _ := strconv.Atoi(v)
+		return n >= lo && n <= hi && (!pow2 || n&(n-1) == 0)
+	}
+}
+
+func fuzzBool(v string) bool { return v == "0" || v == "1" }
+
 func fuzzEnvironmentOK(tt messages.TraceType, names, values []string) bool {
-	prefix := map[messages.TraceType]string{messages.BPF: "BPFTRACE_", messages.STAP: "SYSTEMTAP_"}[tt]
 	for i, name := range names {
-		if prefix == "" || !fuzzEnvNameRE.MatchString(name) || !strings.HasPrefix(name, prefix) ||
-			strings.ContainsAny(values[i], "\x00\n\r") {
+		ok := fuzzEnvDefault[name]
+		if tt != messages.BPF || ok == nil || !ok(values[i]) {
 			return false
 		}
 	}

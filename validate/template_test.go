@@ -33,7 +33,7 @@ func TestTemplate(t *testing.T) {
 		{name: "good", change: func(*messages.TemplateInfo) {}},
 		{name: "good STAP", change: func(i *messages.TemplateInfo) {
 			i.TraceType = messages.STAP
-			i.Environment, i.Value = []string{"SYSTEMTAP_DIR"}, []string{"/tmp/s"}
+			i.Environment, i.Value = nil, nil
 			i.Options = []string{"-v", "-x", "12"}
 			i.Functions = []string{"xmall?c", "main@shell.c"}
 		}},
@@ -46,8 +46,12 @@ func TestTemplate(t *testing.T) {
 		}, wantFields: []string{"functions[1]"}},
 		{name: "no functions", change: func(i *messages.TemplateInfo) { i.Functions = nil }, wantFields: []string{"functions"}},
 		{name: "LD_PRELOAD", change: func(i *messages.TemplateInfo) { i.Environment = []string{"LD_PRELOAD"} }, wantFields: []string{"environment[0]"}},
+		{name: "SYSTEMTAP_DIR for STAP", change: func(i *messages.TemplateInfo) {
+			i.TraceType, i.Options = messages.STAP, nil
+			i.Environment, i.Value = []string{"SYSTEMTAP_DIR"}, []string{"/tmp/s"}
+		}, wantFields: []string{"environment[0]"}},
 		{name: "LD_PRELOAD allowed by the operator", change: func(i *messages.TemplateInfo) { i.Environment = []string{"LD_PRELOAD"} },
-			rules: func(r *validate.Rules) { r.EnvAllow[messages.BPF] = []string{"LD_*"} }},
+			rules: func(r *validate.Rules) { r.EnvAllow[messages.BPF]["LD_*"] = validate.EnvKind{Kind: validate.KindAny} }},
 		{name: "unsafe option", change: func(i *messages.TemplateInfo) { i.Options = []string{"--unsafe"} }, wantFields: []string{"options[0]"}},
 		{name: "unsafe option allowed", change: func(i *messages.TemplateInfo) { i.Options = []string{"--unsafe"} },
 			rules: func(r *validate.Rules) { r.AllowUnsafeOptions = true }},

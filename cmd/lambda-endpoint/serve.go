@@ -19,7 +19,6 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/config"
 	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
-	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
@@ -105,7 +104,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("lambda.spool-sync: %w", err)
 	}
-	rules := rulesFrom(cfg)
+	rules, err := validate.RulesFrom(cfg.Lambda.BPFEnvAllow, cfg.Lambda.StapEnvAllow, cfg.Lambda.AllowUnsafeOptions)
+	if err != nil {
+		return fmt.Errorf("lambda.bpf-env-allow / lambda.stap-env-allow: %w", err)
+	}
 	binaries := binary.NewChecker(l.MaxProbes, nil) // one preflight cache for PUT and start
 
 	lastThread, err := store.MaxThread(ctx)
@@ -120,7 +122,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Submitter: client, Runs: store, Logger: logger, Timeout: cfg.Server.RequestTimeout.Duration,
 		BPFPath: l.BPFPath, StapPath: l.StapPath, SudoPath: l.SudoPath, RootPassword: l.RootPassword,
 		TraceDir: l.TraceDir, SpoolDir: cfg.SpoolDir(), CgroupParent: l.CgroupParent,
-		ChunkSize: l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
+		TracerMemoryMax: l.TracerMemoryMax, TracerPidsMax: l.TracerPidsMax,
+		TracerLimitsRequired: l.TracerLimits == config.TracerLimitsRequired,
+		ChunkSize:            l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
 		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
 		StderrLimit: l.StderrLimit,
 		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
@@ -192,15 +196,4 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	return nil
-}
-
-// rulesFrom builds the template validation rules from the config.
-func rulesFrom(cfg *config.Config) validate.Rules {
-	return validate.Rules{
-		EnvAllow: map[messages.TraceType][]string{
-			messages.BPF:  cfg.Lambda.BPFEnvAllow,
-			messages.STAP: cfg.Lambda.StapEnvAllow,
-		},
-		AllowUnsafeOptions: cfg.Lambda.AllowUnsafeOptions,
-	}
 }

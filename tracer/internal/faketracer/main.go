@@ -21,6 +21,10 @@
 //	                   "setsid" puts each child in a session of its own,
 //	                   outside the tracer's process group
 //	lines N INTERVAL   print N lines {"seq":I}, one per INTERVAL, exit 0
+//	alloc MIB          allocate and touch MIB MiB, print {"allocated":MIB},
+//	                   exit 0
+//	forkbomb N         try to start N sleeping children, print
+//	                   {"started":S,"refused":R}, kill them, exit 0
 //	echoenv            print {"args":[...]} (the arguments after SCRIPT) and
 //	                   then {"env":"NAME=value"} per variable, exit 0
 //	stdin              print {"stdin":"..."} with all of stdin, exit 0
@@ -110,6 +114,34 @@ func run(mode string, args []string) {
 			emit(map[string]any{"seq": i})
 			time.Sleep(interval)
 		}
+	case "alloc":
+		n := intArg(args, 0)
+		var keep [][]byte
+		for i := 0; i < n; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		emit(map[string]any{"allocated": len(keep)})
+	case "forkbomb":
+		started, refused := 0, 0
+		var children []*exec.Cmd
+		for i := 0; i < intArg(args, 0); i++ {
+			c := exec.Command(os.Args[0], "-child")
+			if err := c.Start(); err != nil {
+				refused++
+				continue
+			}
+			started++
+			children = append(children, c)
+		}
+		for _, c := range children {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+		emit(map[string]any{"started": started, "refused": refused})
 	case "echoenv":
 		emit(map[string]any{"args": os.Args[2:]})
 		for _, kv := range os.Environ() {

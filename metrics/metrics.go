@@ -42,7 +42,7 @@ type Metrics struct {
 	chunkBytes    prometheus.Counter
 	retries       prometheus.Counter
 	spoolBytes    prometheus.Gauge
-	lostEvents    *prometheus.CounterVec
+	lostEvents    prometheus.Counter
 	authFailures  prometheus.Counter
 	httpRequests  *prometheus.CounterVec
 }
@@ -84,10 +84,10 @@ func New() *Metrics {
 			Name: "lambda_spool_bytes",
 			Help: "Tracer output read but not yet acknowledged by the platform.",
 		}),
-		lostEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+		lostEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_tracer_lost_events_total",
-			Help: "Events the tracer reported it dropped, by tracer type.",
-		}, []string{"type"}),
+			Help: "Events the tracers reported they dropped.",
+		}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_auth_failures_total",
 			Help: "Requests refused with 401.",
@@ -104,7 +104,6 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	for _, t := range []messages.TraceType{messages.BPF, messages.STAP} {
-		m.lostEvents.WithLabelValues(string(t))
 		for _, mode := range []messages.Mode{messages.ModeEvents, messages.ModeCalls, messages.ModeSummary} {
 			m.started.WithLabelValues(string(t), string(mode))
 		}
@@ -147,64 +146,53 @@ func (m *Metrics) TracerExited() {
 }
 
 // TraceFinished counts a trace whose finished message was acknowledged.
-func (m *Metrics) TraceFinished(reason string) {
+func (m *Metrics) TraceFinished(_ messages.TraceType, _ messages.Mode, reason string) {
 	if m == nil {
 		return
 	}
 	m.finished.WithLabelValues(reason).Inc()
 }
 
-// OutputRead counts n bytes of tracer output read, now held in the spool.
+// OutputRead counts n bytes of tracer output read.
 func (m *Metrics) OutputRead(n int64) {
 	if m == nil || n <= 0 {
 		return
 	}
 	m.outputBytes.Add(float64(n))
-	m.spoolBytes.Add(float64(n))
 }
 
-// ChunkAcknowledged counts a chunk of n raw bytes the platform acknowledged;
-// those bytes leave the spool.
-func (m *Metrics) ChunkAcknowledged(n int64) {
+// ChunkAcked counts a chunk of n raw bytes the platform acknowledged.
+func (m *Metrics) ChunkAcked(n int64) {
 	if m == nil {
 		return
 	}
 	m.chunksAcked.Inc()
 	m.chunkBytes.Add(float64(n))
-	m.spoolBytes.Sub(float64(n))
 }
 
-// SpoolRecovered adds n bytes found unacknowledged in a spool at start-up.
-func (m *Metrics) SpoolRecovered(n int64) {
-	if m == nil || n <= 0 {
+// SpoolBytes moves the bytes read but not yet acknowledged by delta.
+func (m *Metrics) SpoolBytes(delta int64) {
+	if m == nil {
 		return
 	}
-	m.spoolBytes.Add(float64(n))
+	m.spoolBytes.Add(float64(delta))
 }
 
-// SpoolDropped removes n unacknowledged bytes that will never be sent (a
-// torn spool tail, a spool given up).
-func (m *Metrics) SpoolDropped(n int64) {
-	if m == nil || n <= 0 {
-		return
-	}
-	m.spoolBytes.Sub(float64(n))
-}
-
-// SubmitRetried counts a failed PUT /submit attempt that will be retried.
-func (m *Metrics) SubmitRetried() {
+// SubmitRetry counts a failed PUT /submit attempt that will be retried
+// (kind: which message, not a label: the total is what alerts need).
+func (m *Metrics) SubmitRetry(string) {
 	if m == nil {
 		return
 	}
 	m.retries.Inc()
 }
 
-// LostEvents counts n events a tracer of type t reported it dropped.
-func (m *Metrics) LostEvents(t messages.TraceType, n int64) {
+// LostEvents counts n events a tracer reported it dropped.
+func (m *Metrics) LostEvents(n int64) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.lostEvents.WithLabelValues(string(t)).Add(float64(n))
+	m.lostEvents.Add(float64(n))
 }
 
 // AuthFailed counts a request refused with 401.

@@ -73,7 +73,7 @@ func TestFamiliesPresentFromStart(t *testing.T) {
 		{"lambda_chunks_acknowledged_total", nil},
 		{"lambda_submit_retries_total", nil},
 		{"lambda_spool_bytes", nil},
-		{"lambda_tracer_lost_events_total", []string{"type=BPF"}},
+		{"lambda_tracer_lost_events_total", nil},
 		{"lambda_auth_failures_total", nil},
 		{"lambda_http_requests_total", []string{"code=200", "route=/heartbeat"}},
 		{"go_goroutines", nil},
@@ -94,17 +94,19 @@ func TestEventsMoveTheCounters(t *testing.T) {
 	m.TraceStarted(messages.STAP, messages.ModeCalls)
 	m.TracerExited()
 	m.OutputRead(1000)
-	m.ChunkAcknowledged(600)
-	m.SpoolRecovered(50)
-	m.SpoolDropped(10)
-	m.SubmitRetried()
-	m.SubmitRetried()
-	m.LostEvents(messages.BPF, 402)
-	m.LostEvents(messages.BPF, 0)
+	m.SpoolBytes(1000)
+	m.ChunkAcked(600)
+	m.SpoolBytes(-600)
+	m.SpoolBytes(50)
+	m.SpoolBytes(-10)
+	m.SubmitRetry("chunk")
+	m.SubmitRetry("finished")
+	m.LostEvents(402)
+	m.LostEvents(0)
 	m.AuthFailed()
 	m.HTTPRequest("/trace/start", 429)
-	m.TraceFinished("completed")
-	m.TraceFinished("something-new")
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "completed")
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "something-new")
 	fams := scrape(t, m.Handler())
 	for _, tc := range []struct {
 		name   string
@@ -119,7 +121,7 @@ func TestEventsMoveTheCounters(t *testing.T) {
 		{"lambda_chunk_bytes_acknowledged_total", nil, 600},
 		{"lambda_spool_bytes", nil, 1000 - 600 + 50 - 10},
 		{"lambda_submit_retries_total", nil, 2},
-		{"lambda_tracer_lost_events_total", []string{"type=BPF"}, 402},
+		{"lambda_tracer_lost_events_total", nil, 402},
 		{"lambda_auth_failures_total", nil, 1},
 		{"lambda_http_requests_total", []string{"code=429", "route=/trace/start"}, 1},
 		{"lambda_traces_finished_total", []string{"reason=completed"}, 1},
@@ -135,13 +137,12 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
 	m.TraceStarted(messages.BPF, messages.ModeEvents)
 	m.TracerExited()
-	m.TraceFinished("completed")
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "completed")
 	m.OutputRead(1)
-	m.ChunkAcknowledged(1)
-	m.SpoolRecovered(1)
-	m.SpoolDropped(1)
-	m.SubmitRetried()
-	m.LostEvents(messages.BPF, 1)
+	m.ChunkAcked(1)
+	m.SpoolBytes(1)
+	m.SubmitRetry("chunk")
+	m.LostEvents(1)
 	m.AuthFailed()
 	m.HTTPRequest("/", 200)
 }

@@ -41,7 +41,7 @@ type (
 	}
 	// chunkSpooled: the pump read n more bytes of stdout; spooled is the
 	// spool's byte count now.
-	chunkSpooled struct{ read, spooled int64 }
+	chunkSpooled struct{ read, spooled, lost int64 }
 	// spoolFailed: the spool took no more output (full when at its cap).
 	spoolFailed struct {
 		err  error
@@ -113,6 +113,7 @@ type traceRun struct {
 	pumpDone      bool
 	stopReason    string
 	bytesRead     int64
+	lostEvents    int64 // events the tracer reported it dropped (from its stdout notices)
 	dropped       int64
 	startAcked    bool
 	chunksAcked   int64
@@ -206,6 +207,10 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *chunkSpooled:
 		r.bytesRead += msg.read
 		rt.opts.Observer.OutputRead(msg.read)
+		if msg.lost > 0 {
+			r.lostEvents += msg.lost
+			rt.opts.Observer.LostEvents(msg.lost)
+		}
 	case *spoolFailed:
 		if msg.full {
 			rt.log.Error("spool full: stopping trace", "trace_path", r.path(), "max_bytes", rt.opts.Spool.MaxBytes)
@@ -293,7 +298,8 @@ func (a *traceActor) advance(ctx actor.Context) {
 	}
 	if r.proc != nil && !r.pumpDone {
 		sp, proc := r.sp, r.proc
-		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, post) })
+		notices := r.meta.Info.TraceType == messages.BPF // bpftrace's own lines on stdout
+		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, notices, post) })
 	}
 	if r.proc != nil && r.exit == nil {
 		proc := r.proc
@@ -314,10 +320,7 @@ func (a *traceActor) advance(ctx actor.Context) {
 		if r.dropped > 0 {
 			stderr += fmt.Sprintf("\nlambda-endpoint: %d bytes of output dropped after the spool stopped taking them\n", r.dropped)
 		}
-		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt}
-		if n := lostEvents(r.exit.Stderr); n > 0 {
-			rt.opts.Observer.LostEvents(n)
-		}
+		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt, LostEvents: r.lostEvents}
 		a.removeScript()
 		if a.grace != nil {
 			a.grace.Stop()

@@ -82,6 +82,20 @@ func (f *NoticeFilter) Write(dst, p []byte) []byte {
 	return dst
 }
 
+// NoticeSlack is the room FilterInPlace needs in front of the bytes it
+// filters: the most a filter holds back between calls.
+const NoticeSlack = maxNoticeLen + 1
+
+// FilterInPlace filters the n bytes at buf[NoticeSlack:NoticeSlack+n] (a
+// read straight into that part of buf) and writes the output to the start
+// of buf, returning its length: no buffer of its own and no copy beyond the
+// compaction. It is safe because the output never overtakes the input:
+// at every step the filter has written at most what it held back (fewer
+// than NoticeSlack bytes) plus what it has consumed.
+func (f *NoticeFilter) FilterInPlace(buf []byte, n int) int {
+	return len(f.Write(buf[:0], buf[NoticeSlack:NoticeSlack+n]))
+}
+
 // Flush appends what is held back at the end of the output (a last line
 // without a newline is output, unless it is a notice) and resets the line
 // state.

@@ -92,3 +92,23 @@ func BenchmarkNoticeFilter(b *testing.B) {
 		out = f.Write(out[:0], buf)
 	}
 }
+
+func TestNoticeFilterInPlace(t *testing.T) {
+	in := []byte("Attaching 2 probes...\n{\"probe\":\"a\"}\nLost 3 events\n" + string(bytes.Repeat([]byte("W"), 120)) + "\n\n{\"return\":\"a\"}\nLo")
+	want, _ := filterAll(in)
+	for step := 1; step <= len(in); step++ {
+		var f NoticeFilter
+		var out []byte
+		for off := 0; off < len(in); off += step {
+			chunk := in[off:min(off+step, len(in))]
+			buf := make([]byte, NoticeSlack+len(chunk))
+			copy(buf[NoticeSlack:], chunk)
+			k := f.FilterInPlace(buf, len(chunk))
+			out = append(out, buf[:k]...)
+		}
+		out = f.Flush(out)
+		if !bytes.Equal(out, want) || f.Lost != 3 {
+			t.Fatalf("step %d: got %q lost %d, want %q", step, out, f.Lost, want)
+		}
+	}
+}

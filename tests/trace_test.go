@@ -222,6 +222,7 @@ func TestBPFKillAndConcurrent(t *testing.T) {
 				})
 			} else {
 				waitAttached(t, e, s.FilePath, 3) // xmalloc's entry and return uprobes, the interval
+				callsAfterAttach(t)
 			}
 			if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
 				t.Fatalf("kill: %d %s", st, body)
@@ -306,6 +307,7 @@ func TestBPFSummarySurvives(t *testing.T) {
 			var s started
 			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":600,"mode":"summary"}`, id), http.StatusOK, &s)
 			waitAttached(t, e, s.FilePath, 3) // xmalloc's entry and return uprobes, the interval
+			callsAfterAttach(t)
 			if how == "killed" {
 				if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
 					t.Fatalf("kill: %d %s", st, body)
@@ -552,4 +554,14 @@ func onlineCPUs(t *testing.T) int {
 		n += z - a + 1
 	}
 	return n
+}
+
+// callsAfterAttach runs one bash, whose xmalloc and xfree calls complete
+// after the probes are attached: a summary then has something to report
+// whatever the background load did.
+func callsAfterAttach(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("/bin/bash", "-c", "for i in 1 2 3; do x=$i$i; done").CombinedOutput(); err != nil {
+		t.Fatalf("running bash: %v\n%s", err, out)
+	}
 }

@@ -231,8 +231,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		}
 	case *tracerExited:
 		if r.exit == nil {
-			e := msg.exit
-			r.exit, r.exitedAt = &e, time.Now().UTC()
+			a.setExit(msg.exit)
 			if !r.pumpDone {
 				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
 			}
@@ -369,8 +368,7 @@ func (a *traceActor) resync(ctx actor.Context) {
 	if r.proc != nil && r.exit == nil {
 		select {
 		case <-r.proc.Done():
-			e := r.proc.Wait()
-			r.exit, r.exitedAt = &e, time.Now().UTC()
+			a.setExit(r.proc.Wait())
 		default:
 		}
 	}
@@ -518,4 +516,11 @@ func (a *traceActor) stopTimers() {
 			*t = nil
 		}
 	}
+}
+
+// setExit records how the launched tracer ended (once).
+func (a *traceActor) setExit(e tracer.Exit) {
+	r := a.r
+	r.exit, r.exitedAt = &e, time.Now().UTC()
+	a.rt.opts.Observer.TracerExited(r.meta.Info.TraceType, r.meta.Mode)
 }

@@ -138,7 +138,7 @@ func (m *Metrics) TraceStarted(t messages.TraceType, mode messages.Mode) {
 }
 
 // TracerExited counts one running tracer less.
-func (m *Metrics) TracerExited() {
+func (m *Metrics) TracerExited(messages.TraceType, messages.Mode) {
 	if m == nil {
 		return
 	}

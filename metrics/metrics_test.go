@@ -92,7 +92,7 @@ func TestEventsMoveTheCounters(t *testing.T) {
 	m := New()
 	m.TraceStarted(messages.BPF, "")
 	m.TraceStarted(messages.STAP, messages.ModeCalls)
-	m.TracerExited()
+	m.TracerExited(messages.BPF, messages.ModeEvents)
 	m.OutputRead(1000)
 	m.SpoolBytes(1000)
 	m.ChunkAcked(600)
@@ -136,7 +136,7 @@ func TestEventsMoveTheCounters(t *testing.T) {
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
 	m.TraceStarted(messages.BPF, messages.ModeEvents)
-	m.TracerExited()
+	m.TracerExited(messages.BPF, messages.ModeEvents)
 	m.TraceFinished(messages.BPF, messages.ModeEvents, "completed")
 	m.OutputRead(1)
 	m.ChunkAcked(1)

@@ -1,7 +1,6 @@
 package actors
 
 import (
-
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )

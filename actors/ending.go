@@ -1,9 +1,6 @@
 package actors
 
 import (
-	"regexp"
-	"strconv"
-
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
@@ -25,17 +22,4 @@ func endReason(stop string, exit tracer.Exit) string {
 	default:
 		return messages.ReasonFailed
 	}
-}
-
-var lostEventsRE = regexp.MustCompile(`Lost (\d+) events`)
-
-// lostEvents sums the "Lost N events" lines bpftrace writes to stderr.
-func lostEvents(stderr string) int64 {
-	var n int64
-	for _, m := range lostEventsRE.FindAllStringSubmatch(stderr, -1) {
-		if v, err := strconv.ParseInt(m[1], 10, 64); err == nil {
-			n += v
-		}
-	}
-	return n
 }

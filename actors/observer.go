@@ -10,6 +10,9 @@ type Observer interface {
 	// TraceStarted: a tracer was launched (not for traces recovered from
 	// an earlier process).
 	TraceStarted(t messages.TraceType, m messages.Mode)
+	// TracerExited: the tracer of a trace TraceStarted announced has
+	// exited (its output may still be delivering).
+	TracerExited(t messages.TraceType, m messages.Mode)
 	// TraceFinished: the platform acknowledged a trace's finished message.
 	TraceFinished(t messages.TraceType, m messages.Mode, reason string)
 	// OutputRead: n more bytes of tracer stdout were read.
@@ -34,6 +37,9 @@ type NopObserver struct{}
 
 // TraceStarted implements Observer.
 func (NopObserver) TraceStarted(messages.TraceType, messages.Mode) {}
+
+// TracerExited implements Observer.
+func (NopObserver) TracerExited(messages.TraceType, messages.Mode) {}
 
 // TraceFinished implements Observer.
 func (NopObserver) TraceFinished(messages.TraceType, messages.Mode, string) {}

@@ -28,7 +28,13 @@ type deadliner interface {
 // short. When the spool stops taking output the pump reports *spoolFailed
 // (the actor stops the trace) and reads on, the writer counting the rest as
 // dropped, so the tracer is not blocked.
-func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post func(interface{})) error {
+//
+// With notices (bpftrace), the tracer's own notices are filtered out of the
+// output (tracer.NoticeFilter: "Attaching N probes...", blank lines, "Lost N
+// events") so that every line the platform gets is one JSON object; the
+// events bpftrace reports lost are counted in *chunkSpooled. bytesRead
+// counts what was read, the spool what is delivered.
+func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notices bool, post func(interface{})) error {
 	log := rt.log.With("trace_path", path)
 	out := proc.Stdout()
 	dl, _ := out.(deadliner)
@@ -46,6 +52,11 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post 
 			w.Abandon() // a panic: the next pump takes the staged bytes over
 		}
 	}()
+	var filter *tracer.NoticeFilter
+	slack := 0
+	if notices {
+		filter, slack = &tracer.NoticeFilter{}, tracer.NoticeSlack
+	}
 	reported := false
 	spooled := func(before int64, err error) {
 		if d := sp.Bytes() - before; d > 0 {
@@ -66,13 +77,20 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post 
 		}
 		// Read straight into the writer's buffer: one buffer of a chunk
 		// plus a read per trace.
-		n, err := out.Read(w.Space(readSize))
+		space := w.Space(readSize + slack)
+		n, err := out.Read(space[slack:])
 		if n > 0 {
+			keep, lost := n, int64(0)
+			if filter != nil {
+				before := filter.Lost
+				keep = filter.FilterInPlace(space, n)
+				lost = filter.Lost - before
+			}
 			before := sp.Bytes()
-			werr := w.Commit(n)
+			werr := w.Commit(keep)
 			rt.opts.hooks.checkpoint(wPump, path)
 			spooled(before, werr)
-			post(&chunkSpooled{read: int64(n), spooled: sp.Bytes()})
+			post(&chunkSpooled{read: int64(n), spooled: sp.Bytes(), lost: lost})
 		}
 		switch {
 		case err == nil:
@@ -82,6 +100,15 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, post 
 		default:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
 				log.Error("reading tracer output", "err", err)
+			}
+			if filter != nil {
+				before := filter.Lost
+				if tail := filter.Flush(nil); len(tail) > 0 {
+					_, _ = w.Write(tail) // an error is the spool's, reported below by Close's flush
+				}
+				if lost := filter.Lost - before; lost > 0 {
+					post(&chunkSpooled{spooled: sp.Bytes(), lost: lost})
+				}
 			}
 			before := sp.Bytes()
 			cerr := w.Close()

@@ -38,10 +38,11 @@ type runMeta struct {
 
 // finalState is how the tracer ended.
 type finalState struct {
-	Reason  string    `json:"reason"`
-	Code    int       `json:"code"`
-	Stderr  string    `json:"stderr"`
-	EndedAt time.Time `json:"endedAt"`
+	Reason     string    `json:"reason"`
+	Code       int       `json:"code"`
+	Stderr     string    `json:"stderr"`
+	EndedAt    time.Time `json:"endedAt"`
+	LostEvents int64     `json:"lostEvents,omitempty"`
 }
 
 // info is the RunningInfo of r now.
@@ -58,6 +59,7 @@ func (r *traceRun) info() messages.RunningInfo {
 		BytesRead:       r.bytesRead,
 		BytesSubmitted:  r.bytesAcked,
 		ChunksSubmitted: r.chunksAcked,
+		LostEvents:      r.lostEvents,
 		Reason:          r.stopReason,
 	}
 	switch {
@@ -81,7 +83,7 @@ func (r *traceRun) alive() bool { return r.exit == nil && !r.recovered }
 func (r *traceRun) finished(fin platform.Finish) messages.TraceFinished {
 	return messages.TraceFinished{
 		Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo, Reason: r.final.Reason,
-		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks,
+		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks, LostEvents: r.final.LostEvents,
 		StartedAt: r.meta.StartedAt, EndedAt: r.final.EndedAt,
 	}
 }

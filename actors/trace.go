@@ -41,7 +41,7 @@ type (
 	}
 	// chunkSpooled: the pump read n more bytes of stdout; spooled is the
 	// spool's byte count now.
-	chunkSpooled struct{ read, spooled int64 }
+	chunkSpooled struct{ read, spooled, lost int64 }
 	// spoolFailed: the spool took no more output (full when at its cap).
 	spoolFailed struct {
 		err  error
@@ -113,6 +113,7 @@ type traceRun struct {
 	pumpDone      bool
 	stopReason    string
 	bytesRead     int64
+	lostEvents    int64 // events the tracer reported it dropped (from its stdout notices)
 	dropped       int64
 	startAcked    bool
 	chunksAcked   int64
@@ -211,6 +212,10 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *chunkSpooled:
 		r.bytesRead += msg.read
 		rt.opts.Observer.OutputRead(msg.read)
+		if msg.lost > 0 {
+			r.lostEvents += msg.lost
+			rt.opts.Observer.LostEvents(msg.lost)
+		}
 	case *spoolFailed:
 		if msg.full {
 			rt.log.Error("spool full: stopping trace", "trace_path", r.path(), "max_bytes", rt.opts.Spool.MaxBytes)
@@ -231,8 +236,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		}
 	case *tracerExited:
 		if r.exit == nil {
-			e := msg.exit
-			r.exit, r.exitedAt = &e, time.Now().UTC()
+			a.setExit(msg.exit)
 			if !r.pumpDone {
 				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
 			}
@@ -298,7 +302,8 @@ func (a *traceActor) advance(ctx actor.Context) {
 	}
 	if r.proc != nil && !r.pumpDone {
 		sp, proc := r.sp, r.proc
-		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, post) })
+		notices := r.meta.Info.TraceType == messages.BPF // bpftrace's own lines on stdout
+		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, notices, post) })
 	}
 	if r.proc != nil && r.exit == nil {
 		proc := r.proc
@@ -319,10 +324,7 @@ func (a *traceActor) advance(ctx actor.Context) {
 		if r.dropped > 0 {
 			stderr += fmt.Sprintf("\nlambda-endpoint: %d bytes of output dropped after the spool stopped taking them\n", r.dropped)
 		}
-		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt}
-		if n := lostEvents(r.exit.Stderr); n > 0 {
-			rt.opts.Observer.LostEvents(n)
-		}
+		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt, LostEvents: r.lostEvents}
 		a.removeScript()
 		if a.grace != nil {
 			a.grace.Stop()
@@ -371,8 +373,7 @@ func (a *traceActor) resync(ctx actor.Context) {
 	if r.proc != nil && r.exit == nil {
 		select {
 		case <-r.proc.Done():
-			e := r.proc.Wait()
-			r.exit, r.exitedAt = &e, time.Now().UTC()
+			a.setExit(r.proc.Wait())
 		default:
 		}
 	}
@@ -520,4 +521,11 @@ func (a *traceActor) stopTimers() {
 			*t = nil
 		}
 	}
+}
+
+// setExit records how the launched tracer ended (once).
+func (a *traceActor) setExit(e tracer.Exit) {
+	r := a.r
+	r.exit, r.exitedAt = &e, time.Now().UTC()
+	a.rt.opts.Observer.TracerExited(r.meta.Info.TraceType, r.meta.Mode)
 }

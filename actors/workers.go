@@ -177,7 +177,7 @@ func finish(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, fina
 // platformFinish is the finished message of a run that ended as final, with
 // the spool's completeness proof (of nothing when there is no spool).
 func platformFinish(final finalState, sp *spool.Spool) platform.Finish {
-	fin := platform.Finish{Stderr: final.Stderr, Code: final.Code, Reason: final.Reason}
+	fin := platform.Finish{Stderr: final.Stderr, Code: final.Code, Reason: final.Reason, LostEvents: final.LostEvents}
 	if sp == nil {
 		sum := sha256.Sum256(nil)
 		fin.SHA256 = hex.EncodeToString(sum[:])

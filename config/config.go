@@ -20,6 +20,10 @@ type Config struct {
 type Server struct {
 	// Listen is the host:port of the REST API (env LAMBDA_LISTEN).
 	Listen string `toml:"listen"`
+	// MetricsListen is the host:port of the Prometheus /metrics endpoint
+	// (no Authorization, like node_exporter: keep it on localhost); ""
+	// turns it off (env LAMBDA_METRICS_LISTEN).
+	MetricsListen string `toml:"metrics-listen"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `toml:"log-level"`
 	// LogFormat is text or json.
@@ -181,6 +185,7 @@ func Default() Config {
 	return Config{
 		Server: Server{
 			Listen:          "127.0.0.1:3000",
+			MetricsListen:   "127.0.0.1:9464",
 			LogLevel:        "info",
 			LogFormat:       "text",
 			RequestTimeout:  Duration{5 * time.Second},

@@ -23,6 +23,6 @@ func ExampleEnvVars() {
 	}
 	// Output:
 	// LAMBDA_LISTEN -> server.listen
+	// LAMBDA_METRICS_LISTEN -> server.metrics-listen
 	// LAMBDA_LOG_LEVEL -> server.log-level
-	// LAMBDA_LOG_FORMAT -> server.log-format
 }

@@ -105,6 +105,13 @@ func (s *Server) validate(v *validator) {
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		v.fail("server.listen", "port must be a number from 0 to 65535, got %q", port)
 	}
+	if s.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(s.MetricsListen); err != nil {
+			v.fail("server.metrics-listen", `must be host:port or "" (off), got %q`, s.MetricsListen)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			v.fail("server.metrics-listen", "port must be a number from 0 to 65535, got %q", port)
+		}
+	}
 	v.oneOf("server.log-level", s.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("server.log-format", s.LogFormat, "text", "json")
 	v.positive("server.request-timeout", s.RequestTimeout)

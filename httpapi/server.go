@@ -52,7 +52,25 @@ type Options struct {
 	// default: binary.NewChecker(binary.DefaultMaxProbes, nil). Share one
 	// with the trace runtime so that a start hits the cache PUT filled.
 	Binaries *binary.Checker
+
+	// Observer hears every answered request and every refused
+	// authorization (for metrics); default: nothing.
+	Observer Observer
 }
+
+// Observer hears what the API answers. metrics.Metrics implements it.
+type Observer interface {
+	// HTTPRequest: a request to route (the route pattern, or "unmatched")
+	// was answered with code, 401s and authorization 503s included.
+	HTTPRequest(route string, code int)
+	// AuthFailed: a request was refused with 401.
+	AuthFailed()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) HTTPRequest(string, int) {}
+func (nopObserver) AuthFailed()             {}
 
 // Server is the REST API as an http.Handler.
 type Server struct {
@@ -89,6 +107,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Binaries == nil {
 		o.Binaries = binary.NewChecker(binary.DefaultMaxProbes, nil)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	s := &Server{
 		opts: o, log: o.Logger.With("component", "httpapi"), routes: map[string]bool{}, clock: time.Now,
@@ -166,16 +187,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "authorization busy: too many headers being verified; retry after a second")
 			s.logAuth(&s.busyLog, "authorization busy", req, http.StatusServiceUnavailable, err)
+			s.opts.Observer.HTTPRequest(s.routeOf(req), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
 		writeError(w, http.StatusUnauthorized, unauthorizedBody)
 		s.logAuth(&s.refusedLog, "authorization refused", req, http.StatusUnauthorized, err)
+		s.opts.Observer.AuthFailed()
+		s.opts.Observer.HTTPRequest(s.routeOf(req), http.StatusUnauthorized)
 		return
 	}
 	rec := &recorder{ResponseWriter: w}
 	s.router.ServeHTTP(rec, req)
 	s.logRequest(req, rec, time.Since(start))
+	s.opts.Observer.HTTPRequest(s.routeOf(req), rec.statusCode())
 }
 
 // routeOf is the route pattern of req for logs: its path if it names a

@@ -104,6 +104,7 @@ type RunningInfo struct {
 	BytesRead       int64     `json:"bytesRead"`
 	BytesSubmitted  int64     `json:"bytesSubmitted"`
 	ChunksSubmitted int64     `json:"chunksSubmitted"`
+	LostEvents      int64     `json:"lostEvents"`
 	Reason          string    `json:"reason,omitempty"`
 }
 
@@ -111,14 +112,15 @@ type RunningInfo struct {
 // platform has been delivered (or given up at shutdown). The trace actor
 // sends it to the registry, which forwards it to subscribers.
 type TraceFinished struct {
-	Thread    int64
-	FilePath  string
-	TraceNo   int64
-	Reason    string
-	Code      int
-	Stderr    string
-	Bytes     int64
-	Chunks    int64
-	StartedAt time.Time
-	EndedAt   time.Time
+	Thread     int64
+	FilePath   string
+	TraceNo    int64
+	Reason     string
+	Code       int
+	Stderr     string
+	Bytes      int64
+	Chunks     int64
+	LostEvents int64
+	StartedAt  time.Time
+	EndedAt    time.Time
 }

@@ -38,9 +38,10 @@ func ChunkBodyLen(trace string, n int) int {
 
 // AppendFinishedBody appends the JSON body of a trace's finished message,
 // {"trace":P,"stderr":S,"code":C,"status":"finished","reason":R,"chunks":N,
-// "bytes":B,"sha256":H}, to dst and returns the extended slice. trace,
-// stderr, code, status, chunks and bytes are always written (API.md: also
-// when nothing was delivered); reason and sha256 are left out when empty.
+// "bytes":B,"sha256":H,"lostEvents":L}, to dst and returns the extended
+// slice. trace, stderr, code, status, chunks, bytes and lostEvents are
+// always written (API.md: also when nothing was delivered); reason and
+// sha256 are left out when empty.
 func AppendFinishedBody(dst []byte, trace string, f Finish) []byte {
 	dst = append(dst, `{"trace":`...)
 	dst = appendJSONString(dst, trace)
@@ -61,6 +62,8 @@ func AppendFinishedBody(dst []byte, trace string, f Finish) []byte {
 		dst = append(dst, `,"sha256":`...)
 		dst = appendJSONString(dst, f.SHA256)
 	}
+	dst = append(dst, `,"lostEvents":`...)
+	dst = strconv.AppendInt(dst, f.LostEvents, 10)
 	return append(dst, '}')
 }
 

@@ -28,6 +28,9 @@ type Finish struct {
 	// SHA256 is the lower-case hex SHA-256 of the concatenated raw bytes of
 	// all chunks (extension field).
 	SHA256 string
+	// LostEvents is how many events the tracer reported it dropped
+	// (bpftrace's "Lost N events"): what the platform did not get.
+	LostEvents int64
 }
 
 // Client submits trace messages to the platform. It is safe for concurrent

@@ -142,9 +142,7 @@ func TestGoBinarySafe(t *testing.T) {
 	s := e.start("BPF", id, 60)
 	// bpftrace prints its banner as it attaches; the program runs for
 	// seconds, so most of its calls come after the probe is in place.
-	waitFor(t, p, s.FilePath, 30*time.Second, "bpftrace's Attaching banner", func(r platformtest.TraceRecord) bool {
-		return bytes.Contains(r.Data, []byte("Attaching "))
-	})
+	waitAttached(t, e, s.FilePath, 2) // main.work's entry uprobe, the interval
 	out, err := exec.Command(bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("the traced Go program failed while traced: %v\n%s", err, tail(string(out), 4000))

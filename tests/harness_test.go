@@ -112,14 +112,15 @@ type endpointOptions struct {
 
 // endpoint is a running lambda-endpoint process.
 type endpoint struct {
-	t        *testing.T
-	URL      string
-	TraceDir string
-	DataDir  string
-	cmd      *exec.Cmd
-	log      *testsupport.SyncBuffer
-	done     chan struct{}
-	exitCode int
+	t          *testing.T
+	URL        string
+	MetricsURL string // Prometheus exposition (no Authorization)
+	TraceDir   string
+	DataDir    string
+	cmd        *exec.Cmd
+	log        *testsupport.SyncBuffer
+	done       chan struct{}
+	exitCode   int
 }
 
 // startEndpoint writes a 0600 config and starts the endpoint binary with it,
@@ -151,8 +152,10 @@ func startEndpoint(t *testing.T, o endpointOptions) *endpoint {
 		t.Fatal(err)
 	}
 	addr := testsupport.FreeAddr(t)
+	metricsAddr := testsupport.FreeAddr(t)
 	cfg := fmt.Sprintf(`[server]
 listen = %q
+metrics-listen = %q
 log-level = "debug"
 shutdown-timeout = "10s"
 
@@ -172,7 +175,7 @@ kill-grace = "2s"
 retry-min = "50ms"
 retry-max = "500ms"
 %s
-`, addr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, o.Extra)
+`, addr, metricsAddr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, o.Extra)
 	if !strings.Contains(o.Extra, "env-allow") {
 		// The fake tracer takes its mode from BPFTRACE_FAKE_MODE.
 		cfg += "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\nstap-env-allow = [\"SYSTEMTAP_DEBUG=bool\"]\n"
@@ -181,7 +184,7 @@ retry-max = "500ms"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &endpoint{t: t, URL: "http://" + addr, TraceDir: traceDir, DataDir: o.DataDir, log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
+	e := &endpoint{t: t, URL: "http://" + addr, MetricsURL: "http://" + metricsAddr + "/metrics", TraceDir: traceDir, DataDir: o.DataDir, log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
 	e.cmd = exec.Command(endpointBin, "serve", "--config", cfgPath)
 	e.cmd.Env = append(os.Environ(), o.Env...)
 	e.cmd.Stdout = e.log

@@ -37,6 +37,7 @@ func TestMakeRunScript(t *testing.T) {
 			cfg := filepath.Join(dir, "lambda.toml")
 			body := fmt.Sprintf(`[server]
 listen = %q
+metrics-listen = ""
 [database]
 url = "sqlite://%s/lambda.db"
 [lambda]

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ type runningInfo struct {
 	BytesRead       int64    `json:"bytesRead"`
 	BytesSubmitted  int64    `json:"bytesSubmitted"`
 	ChunksSubmitted int64    `json:"chunksSubmitted"`
+	LostEvents      int64    `json:"lostEvents"`
 }
 
 func (e *endpoint) running(path string) (runningInfo, int) {
@@ -219,7 +221,8 @@ func TestBPFKillAndConcurrent(t *testing.T) {
 					return bytes.Contains(r.Data, []byte(`"duration"`))
 				})
 			} else {
-				waitAttached(t, e, s.FilePath)
+				waitAttached(t, e, s.FilePath, 3) // xmalloc's entry and return uprobes, the interval
+				callsAfterAttach(t)
 			}
 			if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
 				t.Fatalf("kill: %d %s", st, body)
@@ -264,9 +267,13 @@ func modeLines(t *testing.T, data []byte, key string) int {
 
 // waitAttached waits until the bpftrace of the trace at path has attached
 // its probes: its uprobes and interval probe are perf events, each an open
-// anon_inode:[perf_event] descriptor.
-func waitAttached(t *testing.T, e *endpoint, path string) {
+// anon_inode:[perf_event] descriptor, beside the one perf output buffer per
+// online CPU that bpftrace opens first (every script prints); probes is how
+// many probes to wait for. (bpftrace's "Attaching N probes..." banner is
+// not in the delivered output: the endpoint removes bpftrace's notices.)
+func waitAttached(t *testing.T, e *endpoint, path string, probes int) {
 	t.Helper()
+	probes += onlineCPUs(t)
 	eventually(t, 60*time.Second, "bpftrace to attach its probes", func() bool {
 		ri, _ := e.running(path)
 		if ri.PID == 0 {
@@ -279,7 +286,7 @@ func waitAttached(t *testing.T, e *endpoint, path string) {
 				n++
 			}
 		}
-		return n >= 3 // xmalloc's entry and return uprobes, the interval
+		return n >= probes
 	})
 }
 
@@ -299,7 +306,8 @@ func TestBPFSummarySurvives(t *testing.T) {
 			id := e.putTemplate(`{"process":"/bin/bash","functions":["xmalloc"],"traceType":"BPF"}`)
 			var s started
 			e.mustJSON("POST", "/trace/start", fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":600,"mode":"summary"}`, id), http.StatusOK, &s)
-			waitAttached(t, e, s.FilePath)
+			waitAttached(t, e, s.FilePath, 3) // xmalloc's entry and return uprobes, the interval
+			callsAfterAttach(t)
 			if how == "killed" {
 				if st, body, _ := e.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, s.FilePath), nil); st != http.StatusOK {
 					t.Fatalf("kill: %d %s", st, body)
@@ -521,5 +529,39 @@ func TestSTAPOnThisMachine(t *testing.T) {
 	t.Logf("stap: code %d, stderr %q", f.Code, tail(f.Stderr, 300))
 	if st, _, _ := e.do("GET", "/heartbeat", "", nil); st != http.StatusOK {
 		t.Errorf("endpoint unhealthy after the STAP trace: %d", st)
+	}
+}
+
+// onlineCPUs counts the CPUs in /sys/devices/system/cpu/online ("0-3,6").
+func onlineCPUs(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatalf("reading the online CPUs: %v", err)
+	}
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, found := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		z := a
+		var err2 error
+		if found {
+			z, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || z < a {
+			t.Fatalf("parsing the online CPUs %q", b)
+		}
+		n += z - a + 1
+	}
+	return n
+}
+
+// callsAfterAttach runs one bash, whose xmalloc and xfree calls complete
+// after the probes are attached: a summary then has something to report
+// whatever the background load did.
+func callsAfterAttach(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("/bin/bash", "-c", "for i in 1 2 3; do x=$i$i; done").CombinedOutput(); err != nil {
+		t.Fatalf("running bash: %v\n%s", err, out)
 	}
 }

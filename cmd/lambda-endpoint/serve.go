@@ -19,6 +19,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/config"
 	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
+	"github.com/lambda-endpoint/lambda-endpoint/metrics"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
@@ -83,6 +84,33 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer store.Close()
 	logger.Info("database ready", "dialect", store.Dialect())
 
+	// Metrics are bound before the runtime starts, so that a bad
+	// metrics-listen stops the start and the runtime's first events count.
+	m := metrics.New()
+	if addr := cfg.Server.MetricsListen; addr != "" {
+		ms, err := metrics.Listen(addr, m)
+		if err != nil {
+			return err
+		}
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- fmt.Errorf("serving metrics: panic: %v", p)
+				}
+			}()
+			done <- ms.Serve(mctx)
+		}()
+		defer func() {
+			stopMetrics()
+			if err := <-done; err != nil {
+				logger.Error("stopping metrics", "err", err)
+			}
+		}()
+		logger.Info("metrics listening", "addr", ms.Addr().String())
+	}
+
 	outgoing, err := auth.Header(l.EndpointUUID, l.Secret)
 	if err != nil {
 		return fmt.Errorf("computing outgoing authorization: %w", err)
@@ -93,6 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		RetryMin:       l.RetryMin.Duration,
 		RetryMax:       l.RetryMax.Duration,
 		OnRetry: func(kind, trace string, attempt int, err error, wait time.Duration) {
+			m.SubmitRetry(kind)
 			submitLog.Warn("submit failed; retrying", "kind", kind, "trace_path", trace,
 				"attempt", attempt, "retry_in", wait.String(), "err", err)
 		},
@@ -131,6 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Rules:       rules,
 		Binaries:    binaries,
 		LastThread:  lastThread,
+		Observer:    m,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)
@@ -149,7 +179,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			CacheSize: cacheSize, CacheTTL: a.CacheTTL.Duration,
 		}),
 		Rules: rules, MaxLasting: l.MaxLasting.Duration, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logger: logger, Binaries: binaries,
+		Logger: logger, Binaries: binaries, Observer: m,
 	})
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ var b64Std = base64.StdEncoding.Strict()
 var allowedKeys = map[string][]string{
 	kindStart:    {"status", "trace"},
 	kindChunk:    {"field", "no", "trace"},
-	kindFinished: {"bytes", "chunks", "code", "reason", "sha256", "status", "stderr", "trace"},
+	kindFinished: {"bytes", "chunks", "code", "lostEvents", "reason", "sha256", "status", "stderr", "trace"},
 }
 
 // parseMessage decodes and type-checks a /submit body.
@@ -136,6 +136,12 @@ func (m *message) parseFinished(fields map[string]json.RawMessage, status string
 	_, m.hasBytes = fields["bytes"]
 	if err := getInt(fields, "bytes", &f.Bytes, false); err != nil {
 		return err
+	}
+	if err := getInt(fields, "lostEvents", &f.LostEvents, false); err != nil {
+		return err
+	}
+	if f.LostEvents < 0 {
+		return fmt.Errorf(`"lostEvents" %d is negative`, f.LostEvents)
 	}
 	_, m.hasSHA256 = fields["sha256"]
 	if err := getString(fields, "sha256", &f.SHA256, false); err != nil {

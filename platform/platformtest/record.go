@@ -17,6 +17,8 @@ type FinishedMsg struct {
 	Chunks int64  `json:"chunks,omitempty"`
 	Bytes  int64  `json:"bytes,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// LostEvents is the events the tracer reported it dropped.
+	LostEvents int64 `json:"lostEvents,omitempty"`
 }
 
 // TraceRecord is a snapshot of what one trace delivered. Its byte slices

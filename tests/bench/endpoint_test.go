@@ -53,6 +53,7 @@ func startEndpoint(t *testing.T, env *benchEnv, o endpointOptions) *endpoint {
 	}
 	cfg := fmt.Sprintf(`[server]
 listen = %q
+metrics-listen = ""
 log-level = "warn"
 shutdown-timeout = "20s"
 

@@ -1,0 +1,189 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+)
+
+// scrape parses the exposition served by h.
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: status %d", rec.Code)
+	}
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("parsing exposition: %v", err)
+	}
+	return fams
+}
+
+// value returns the value of the series of family name whose labels are
+// exactly labels ("k=v" pairs), and whether it exists.
+func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		for i, l := range m.GetLabel() {
+			if l.GetName()+"="+l.GetValue() != labels[i] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func TestFamiliesPresentFromStart(t *testing.T) {
+	fams := scrape(t, New().Handler())
+	for _, tc := range []struct {
+		name   string
+		labels []string
+	}{
+		{"lambda_traces_running", nil},
+		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}},
+		{"lambda_traces_started_total", []string{"mode=summary", "type=STAP"}},
+		{"lambda_traces_finished_total", []string{"reason=completed"}},
+		{"lambda_traces_finished_total", []string{"reason=failed"}},
+		{"lambda_traces_finished_total", []string{"reason=interrupted"}},
+		{"lambda_output_bytes_total", nil},
+		{"lambda_chunks_acknowledged_total", nil},
+		{"lambda_submit_retries_total", nil},
+		{"lambda_spool_bytes", nil},
+		{"lambda_tracer_lost_events_total", nil},
+		{"lambda_auth_failures_total", nil},
+		{"lambda_http_requests_total", []string{"code=200", "route=/heartbeat"}},
+		{"go_goroutines", nil},
+		{"process_resident_memory_bytes", nil},
+	} {
+		v, ok := value(fams, tc.name, tc.labels...)
+		if !ok {
+			t.Errorf("%s%v: missing at start", tc.name, tc.labels)
+		} else if v != 0 && !strings.HasPrefix(tc.name, "go_") && !strings.HasPrefix(tc.name, "process_") {
+			t.Errorf("%s%v = %v at start, want 0", tc.name, tc.labels, v)
+		}
+	}
+}
+
+func TestEventsMoveTheCounters(t *testing.T) {
+	m := New()
+	m.TraceStarted(messages.BPF, "")
+	m.TraceStarted(messages.STAP, messages.ModeCalls)
+	m.TracerExited(messages.BPF, messages.ModeEvents)
+	m.OutputRead(1000)
+	m.SpoolBytes(1000)
+	m.ChunkAcked(600)
+	m.SpoolBytes(-600)
+	m.SpoolBytes(50)
+	m.SpoolBytes(-10)
+	m.SubmitRetry("chunk")
+	m.SubmitRetry("finished")
+	m.LostEvents(402)
+	m.LostEvents(0)
+	m.AuthFailed()
+	m.HTTPRequest("/trace/start", 429)
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "completed")
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "something-new")
+	fams := scrape(t, m.Handler())
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"lambda_traces_running", nil, 1},
+		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}, 1},
+		{"lambda_traces_started_total", []string{"mode=calls", "type=STAP"}, 1},
+		{"lambda_output_bytes_total", nil, 1000},
+		{"lambda_chunks_acknowledged_total", nil, 1},
+		{"lambda_chunk_bytes_acknowledged_total", nil, 600},
+		{"lambda_spool_bytes", nil, 1000 - 600 + 50 - 10},
+		{"lambda_submit_retries_total", nil, 2},
+		{"lambda_tracer_lost_events_total", nil, 402},
+		{"lambda_auth_failures_total", nil, 1},
+		{"lambda_http_requests_total", []string{"code=429", "route=/trace/start"}, 1},
+		{"lambda_traces_finished_total", []string{"reason=completed"}, 1},
+		{"lambda_traces_finished_total", []string{"reason=something-new"}, 1},
+	} {
+		if v, ok := value(fams, tc.name, tc.labels...); !ok || v != tc.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, v, ok, tc.want)
+		}
+	}
+}
+
+func TestNilMetricsIsANoOp(t *testing.T) {
+	var m *Metrics
+	m.TraceStarted(messages.BPF, messages.ModeEvents)
+	m.TracerExited(messages.BPF, messages.ModeEvents)
+	m.TraceFinished(messages.BPF, messages.ModeEvents, "completed")
+	m.OutputRead(1)
+	m.ChunkAcked(1)
+	m.SpoolBytes(1)
+	m.SubmitRetry("chunk")
+	m.LostEvents(1)
+	m.AuthFailed()
+	m.HTTPRequest("/", 200)
+}
+
+func TestServerServesAndStops(t *testing.T) {
+	m := New()
+	s, err := Listen("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	resp, err := http.Get("http://" + s.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "lambda_traces_running 0") {
+		t.Fatalf("GET /metrics: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, err := http.Post("http://"+s.Addr().String()+"/metrics", "text/plain", nil); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST /metrics: %d, want 405", resp.StatusCode)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after cancel: %v", err)
+	}
+	again, err := Listen(s.Addr().String(), m)
+	if err != nil {
+		t.Fatalf("address not released after stop: %v", err)
+	}
+	again.ln.Close()
+}
+
+func TestListenRefusesABadAddress(t *testing.T) {
+	if _, err := Listen("256.0.0.1:99999", New()); err == nil || !strings.Contains(err.Error(), "listening for metrics") {
+		t.Fatalf("Listen on a bad address: %v", err)
+	}
+}

@@ -1,0 +1,130 @@
+package tests
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// scrapeMetrics reads the endpoint's /metrics and parses the exposition.
+func scrapeMetrics(t *testing.T, e *endpoint) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(e.MetricsURL)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", e.MetricsURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping %s: status %d", e.MetricsURL, resp.StatusCode)
+	}
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing the exposition: %v", err)
+	}
+	return fams
+}
+
+// metricValue is the value of family name's series with exactly labels
+// ("k=v", in the exposition's order), and whether it exists.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		for i, l := range m.GetLabel() {
+			if l.GetName()+"="+l.GetValue() != labels[i] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestMetrics scrapes the real endpoint: every family of the contract is
+// there at start-up at 0, and a refused request, a trace, its output and
+// its chunks move the counters by exactly what happened.
+func TestMetrics(t *testing.T) {
+	p := newPlatform(t)
+	e := startEndpoint(t, endpointOptions{DatabaseURL: stores(t)["sqlite"], PlatformURL: p.URL(), ChunkSize: 100})
+	fams := scrapeMetrics(t, e)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+	}{
+		{"lambda_traces_running", nil},
+		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}},
+		{"lambda_traces_finished_total", []string{"reason=completed"}},
+		{"lambda_traces_finished_total", []string{"reason=killed"}},
+		{"lambda_output_bytes_total", nil},
+		{"lambda_chunks_acknowledged_total", nil},
+		{"lambda_submit_retries_total", nil},
+		{"lambda_spool_bytes", nil},
+		{"lambda_tracer_lost_events_total", nil},
+		{"lambda_auth_failures_total", nil},
+		{"lambda_http_requests_total", []string{"code=200", "route=/trace/start"}},
+	} {
+		if v, ok := metricValue(fams, tc.name, tc.labels...); !ok || v != 0 {
+			t.Errorf("at start-up %s%v = %v (present: %v), want 0", tc.name, tc.labels, v, ok)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("%s missing: the Go and process collectors are not registered", name)
+		}
+	}
+
+	if st, _, _ := e.do("GET", "/heartbeat", "", map[string]string{"Authorization": "Bearer x"}); st != http.StatusUnauthorized {
+		t.Fatalf("heartbeat with a bad header: %d, want 401", st)
+	}
+	// 40 short JSON lines, cut into chunks of at most 100 bytes.
+	s := e.start("BPF", e.putTemplate(fakeTemplate("lines 40 1ms")), 60)
+	rec := waitFinished(t, p, s.FilePath, 60*time.Second)
+	if rec.Finished.Reason != "completed" {
+		t.Fatalf("trace ended %+v", rec.Finished)
+	}
+	// The platform acknowledged the finished message: the endpoint counts
+	// it right after; wait for that, then every figure must be exact.
+	eventually(t, 10*time.Second, "the finished trace counted", func() bool {
+		v, _ := metricValue(scrapeMetrics(t, e), "lambda_traces_finished_total", "reason=completed")
+		return v == 1
+	})
+	fams = scrapeMetrics(t, e)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"lambda_traces_running", nil, 0},
+		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}, 1},
+		{"lambda_output_bytes_total", nil, float64(rec.Bytes)},
+		{"lambda_chunks_acknowledged_total", nil, float64(rec.ChunkCount)},
+		{"lambda_spool_bytes", nil, 0},
+		{"lambda_auth_failures_total", nil, 1},
+		{"lambda_http_requests_total", []string{"code=401", "route=/heartbeat"}, 1},
+		{"lambda_http_requests_total", []string{"code=200", "route=/trace/start"}, 1},
+		{"lambda_http_requests_total", []string{"code=201", "route=/trace"}, 1},
+	} {
+		if v, ok := metricValue(fams, tc.name, tc.labels...); !ok || v != tc.want {
+			t.Errorf("after one trace %s%v = %v (present: %v), want %v", tc.name, tc.labels, v, ok, tc.want)
+		}
+	}
+	if rec.Bytes == 0 || rec.ChunkCount < 2 {
+		t.Errorf("the trace delivered %d bytes in %d chunks: too little to check the counters", rec.Bytes, rec.ChunkCount)
+	}
+	t.Logf("trace: %d bytes in %d chunks", rec.Bytes, rec.ChunkCount)
+}

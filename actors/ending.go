@@ -3,6 +3,7 @@ package actors
 import (
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+	"strings"
 )
 
 // endReason is the one place that maps how a tracer ended to the reason the
@@ -22,4 +23,17 @@ func endReason(stop string, exit tracer.Exit) string {
 	default:
 		return messages.ReasonFailed
 	}
+}
+
+// stderrTail is the last n bytes of s, for a log line, cut at a line start
+// when one is near.
+func stderrTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	t := s[len(s)-n:]
+	if i := strings.IndexByte(t, '\n'); i >= 0 && i < n/2 {
+		t = t[i+1:]
+	}
+	return "..." + t
 }

@@ -520,3 +520,19 @@ func TestTraceActorGivenUp(t *testing.T) {
 		t.Errorf("the given-up trace's spool: %v", err)
 	}
 }
+
+func TestStderrTail(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"line one\nline two\nline three", 15, "...line three"},
+		{"abcdefghij", 4, "...ghij"},
+	} {
+		if got := stderrTail(tc.in, tc.n); got != tc.want {
+			t.Errorf("stderrTail(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -325,6 +325,13 @@ func (a *traceActor) advance(ctx actor.Context) {
 			stderr += fmt.Sprintf("\nlambda-endpoint: %d bytes of output dropped after the spool stopped taking them\n", r.dropped)
 		}
 		r.final = &finalState{Reason: reason, Code: r.exit.Code, Stderr: stderr, EndedAt: r.exitedAt, LostEvents: r.lostEvents}
+		switch reason {
+		case messages.ReasonFailed, messages.ReasonFailedToStart, messages.ReasonMemoryLimit, messages.ReasonSpoolError:
+			// What an operator needs to act on: the end of the tracer's
+			// own explanation.
+			rt.log.Warn("tracer failed", "trace_path", r.path(), "reason", reason, "code", r.exit.Code,
+				"stderr_tail", stderrTail(stderr, 2048))
+		}
 		a.removeScript()
 		if a.grace != nil {
 			a.grace.Stop()

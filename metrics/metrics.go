@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -42,6 +43,7 @@ type Metrics struct {
 	chunkBytes    prometheus.Counter
 	retries       prometheus.Counter
 	spoolBytes    prometheus.Gauge
+	backlog       atomic.Int64 // spoolBytes, readable
 	lostEvents    prometheus.Counter
 	authFailures  prometheus.Counter
 	httpRequests  *prometheus.CounterVec
@@ -176,6 +178,15 @@ func (m *Metrics) SpoolBytes(delta int64) {
 		return
 	}
 	m.spoolBytes.Add(float64(delta))
+	m.backlog.Add(delta)
+}
+
+// SpoolBacklog is lambda_spool_bytes now (0 for a nil Metrics): for logs.
+func (m *Metrics) SpoolBacklog() int64 {
+	if m == nil {
+		return 0
+	}
+	return m.backlog.Load()
 }
 
 // SubmitRetry counts a failed PUT /submit attempt that will be retried

@@ -25,7 +25,7 @@ func allBytes() []byte {
 }
 
 func TestBodiesGolden(t *testing.T) {
-	fin := Finish{Stderr: "Attaching 2 probes...\nERROR: \"x\"\t<&>\n", Code: 137, Reason: "killed",
+	fin := Finish{Stderr: "Attaching 2 probes...\nERROR: \"x\"\t<&>\n", Code: 137, Reason: "killed", LostEvents: 7,
 		Chunks: 3, Bytes: 100, SHA256: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"}
 	tests := []struct {
 		name string
@@ -75,7 +75,7 @@ func TestBodiesDecode(t *testing.T) {
 	var fm map[string]any
 	mustDecode(t, AppendFinishedBody(nil, weirdPath, fin), &fm)
 	want := map[string]any{"trace": wantPath, "stderr": "a\x00b\uFFFD", "code": -1.0, "status": "finished",
-		"reason": "failed-to-start", "chunks": 1.0, "bytes": 2.0, "sha256": "ab"}
+		"reason": "failed-to-start", "chunks": 1.0, "bytes": 2.0, "sha256": "ab", "lostEvents": 0.0}
 	if len(fm) != len(want) {
 		t.Errorf("finished has fields %v, want %v", fm, want)
 	}

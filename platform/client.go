@@ -43,6 +43,7 @@ type Client struct {
 	retryMin       time.Duration
 	retryMax       time.Duration
 	onRetry        func(kind, trace string, attempt int, err error, wait time.Duration)
+	onRecovered    func(kind, trace string, attempts int)
 
 	// Seams replaced by tests.
 	randN func(n int64) int64 // uniform in [0, n)
@@ -82,6 +83,7 @@ func New(baseURL, authorization string, o Options) (*Client, error) {
 		retryMin:       o.RetryMin,
 		retryMax:       o.RetryMax,
 		onRetry:        o.OnRetry,
+		onRecovered:    o.OnRecovered,
 		randN:          rand.Int64N,
 		sleep:          sleepCtx,
 		now:            time.Now,

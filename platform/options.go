@@ -48,6 +48,10 @@ type Options struct {
 	// answer) and wait is how long the Client now sleeps. It runs on the
 	// sending goroutine and must not block.
 	OnRetry func(kind string, trace string, attempt int, err error, wait time.Duration)
+	// OnRecovered, when set, is called when a message is acknowledged
+	// after failed attempts (attempts counts them all, the last one
+	// included). It runs on the sending goroutine and must not block.
+	OnRecovered func(kind string, trace string, attempts int)
 }
 
 // withDefaults validates o and fills its zero fields.

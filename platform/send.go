@@ -82,6 +82,9 @@ func (c *Client) send(ctx context.Context, kind, trace string, body *sharedBody)
 		}
 		retryAfter, err := c.attempt(ctx, body)
 		if err == nil {
+			if attempt > 1 && c.onRecovered != nil {
+				c.onRecovered(kind, trace, attempt)
+			}
 			return nil
 		}
 		if cerr := ctx.Err(); cerr != nil {

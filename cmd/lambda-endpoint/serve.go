@@ -115,16 +115,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("computing outgoing authorization: %w", err)
 	}
-	submitLog := logger.With("component", "submit")
+	outage := &outageLog{log: logger.With("component", "submit"), backlog: m.SpoolBacklog, now: time.Now}
 	client, err := platform.New(l.PlatformURL, outgoing, platform.Options{
 		AttemptTimeout: l.SubmitTimeout.Duration,
 		RetryMin:       l.RetryMin.Duration,
 		RetryMax:       l.RetryMax.Duration,
 		OnRetry: func(kind, trace string, attempt int, err error, wait time.Duration) {
 			m.SubmitRetry(kind)
-			submitLog.Warn("submit failed; retrying", "kind", kind, "trace_path", trace,
-				"attempt", attempt, "retry_in", wait.String(), "err", err)
+			outage.retry(kind, trace, attempt, err, wait)
 		},
+		OnRecovered: outage.recovered,
 	})
 	if err != nil {
 		return fmt.Errorf("creating platform client: %w", err)

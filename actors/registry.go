@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -277,9 +278,14 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	if err := writeScript(path, script); err != nil {
 		return nil, fmt.Errorf("writing trace script: %w", err)
 	}
-	env := make([]string, len(info.Environment))
+	env := make([]string, len(info.Environment), len(info.Environment)+1)
+	rbSet := false
 	for i, name := range info.Environment {
 		env[i] = name + "=" + info.Value[i]
+		rbSet = rbSet || name == "BPFTRACE_PERF_RB_PAGES"
+	}
+	if info.TraceType == messages.BPF && o.BPFPerfRBPages > 0 && !rbSet {
+		env = append(env, "BPFTRACE_PERF_RB_PAGES="+strconv.Itoa(o.BPFPerfRBPages))
 	}
 	s.lastThread++
 	meta := runMeta{

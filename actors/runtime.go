@@ -62,6 +62,10 @@ type Options struct {
 	TracerPidsMax        int64 // tracer.Command.PidsMax; 0: no limit
 	TracerLimitsRequired bool  // tracer.Command.LimitsRequired
 
+	// BPFPerfRBPages sets BPFTRACE_PERF_RB_PAGES for bpftrace templates
+	// that do not set it themselves; 0 leaves bpftrace's default.
+	BPFPerfRBPages int
+
 	ChunkSize     int           // raw bytes per chunk, default DefaultChunkSize
 	FlushInterval time.Duration // default 1s
 	MaxLasting    time.Duration // default validate.DefaultMaxLasting

@@ -126,6 +126,10 @@ type Lambda struct {
 	// MaxProbes is the most functions one template may probe once its
 	// wildcards are expanded against the binary's symbols (400 beyond).
 	MaxProbes int `toml:"max-probes"`
+	// BPFPerfRBPages is bpftrace's perf ring buffer size in 4 KiB pages per
+	// CPU (BPFTRACE_PERF_RB_PAGES) for templates that do not set it: a
+	// power of two from 1 to 256; 0 leaves bpftrace's own default (64).
+	BPFPerfRBPages int `toml:"bpf-perf-rb-pages"`
 }
 
 // Auth is the [auth] section: limits on verifying incoming Authorization
@@ -219,7 +223,8 @@ func Default() Config {
 			BPFEnvAllow:        []string{},
 			StapEnvAllow:       []string{},
 
-			MaxProbes: 40,
+			MaxProbes:      40,
+			BPFPerfRBPages: 256,
 		},
 		Auth: Auth{
 			MaxMemoryKiB:   16384,

@@ -205,6 +205,9 @@ func (l *Lambda) validate(v *validator) {
 	validateEnvAllow(v, "lambda.bpf-env-allow", l.BPFEnvAllow)
 	validateEnvAllow(v, "lambda.stap-env-allow", l.StapEnvAllow)
 	v.between("lambda.max-probes", int64(l.MaxProbes), 1, maxProbes)
+	if p := l.BPFPerfRBPages; p != 0 && (p < 1 || p > 256 || p&(p-1) != 0) {
+		v.fail("lambda.bpf-perf-rb-pages", "must be 0 (bpftrace's default) or a power of two from 1 to 256, got %d", p)
+	}
 }
 
 // validatePlatformURL requires an absolute http(s) URL with a host and no

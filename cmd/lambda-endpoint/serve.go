@@ -155,12 +155,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		TracerLimitsRequired: l.TracerLimits == config.TracerLimitsRequired,
 		ChunkSize:            l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
 		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
-		StderrLimit: l.StderrLimit,
-		Spool:       spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
-		Rules:       rules,
-		Binaries:    binaries,
-		LastThread:  lastThread,
-		Observer:    m,
+		StderrLimit:    l.StderrLimit,
+		Spool:          spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
+		Rules:          rules,
+		Binaries:       binaries,
+		LastThread:     lastThread,
+		BPFPerfRBPages: l.BPFPerfRBPages,
+		Observer:       m,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)

@@ -153,6 +153,12 @@ func startEndpoint(t *testing.T, o endpointOptions) *endpoint {
 	}
 	addr := testsupport.FreeAddr(t)
 	metricsAddr := testsupport.FreeAddr(t)
+	// The fake tracer takes its mode from BPFTRACE_FAKE_MODE; these lines
+	// stand in [lambda], before Extra (which may open [auth]).
+	envAllow := ""
+	if !strings.Contains(o.Extra, "env-allow") {
+		envAllow = "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\nstap-env-allow = [\"SYSTEMTAP_DEBUG=bool\"]\n"
+	}
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 metrics-listen = %q
@@ -174,12 +180,8 @@ data-dir = %q
 kill-grace = "2s"
 retry-min = "50ms"
 retry-max = "500ms"
-%s
-`, addr, metricsAddr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, o.Extra)
-	if !strings.Contains(o.Extra, "env-allow") {
-		// The fake tracer takes its mode from BPFTRACE_FAKE_MODE.
-		cfg += "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\nstap-env-allow = [\"SYSTEMTAP_DEBUG=bool\"]\n"
-	}
+%s%s
+`, addr, metricsAddr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, envAllow, o.Extra)
 	cfgPath := filepath.Join(dir, "lambda.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ endpoint-uuid = %q
 secret = %q
 platform-url = "http://%s"
 bpf-path = %q
+bpf-env-allow = ["BPFTRACE_FAKE_MODE=any"]
 trace-dir = %q
 data-dir = %q
 `, listen, dir, testUUID, testSecret, platformAddr, fakeTracerBin, dir, filepath.Join(dir, "data"))

@@ -88,6 +88,10 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 			// bpftrace loses no event: what printing every event costs.
 			ways = append(ways, &overheadWay{Name: "mode events, lossless (BPFTRACE_PERF_RB_PAGES=8192)",
 				Script: w.Script, Env: []string{"BPFTRACE_PERF_RB_PAGES=8192"}, Err: w.Err})
+			// What the endpoint runs by default (lambda.bpf-perf-rb-pages):
+			// 1 MiB per CPU.
+			ways = append(ways, &overheadWay{Name: "mode events, the endpoint's default buffer (BPFTRACE_PERF_RB_PAGES=256)",
+				Script: w.Script, Env: []string{"BPFTRACE_PERF_RB_PAGES=256"}, Err: w.Err})
 		}
 	}
 	for i, w := range ways {

@@ -200,23 +200,9 @@ func waitFor(t *testing.T, p *platformtest.Platform, path string, within time.Du
 // wildcard expanding past lambda.max-probes and a binary that is no ELF
 // file are refused with 400 saying why, and nothing is stored.
 func TestPreflightRefuses(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		if inCI() {
-			t.Fatal("gcc is not installed (CI=true): it builds the traced C program")
-		}
-		t.Skip("SKIPPING: gcc is not installed")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "target.c")
-	if err := os.WriteFile(src, []byte("__attribute__((noinline)) int lambda_target(int x) { return x + 1; }\n"+
-		"int main(void) { return lambda_target(-1); }\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cbin := filepath.Join(dir, "target")
-	if out, err := exec.Command(gcc, "-O2", "-o", cbin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	cbin := buildC(t, "target", "__attribute__((noinline)) int lambda_target(int x) { return x + 1; }\n"+
+		"int main(void) { return lambda_target(-1); }\n")
+	dir := filepath.Dir(cbin)
 	script := filepath.Join(dir, "script.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// buildCallLoop builds a C program that calls lambda_f as often as its
-// argument says and exits 0.
-func buildCallLoop(t *testing.T) string {
+// buildC compiles the C program code with gcc -O1 into the test's temp
+// dir and returns the binary's path (gcc is required under CI=true).
+func buildC(t *testing.T, name, code string) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -26,23 +26,28 @@ func buildCallLoop(t *testing.T) string {
 		t.Skip("SKIPPING: gcc is not installed")
 	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "loop.c")
-	code := `#include <stdlib.h>
+	src := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(src, []byte(code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if out, err := exec.Command(gcc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// buildCallLoop builds a C program that calls lambda_f as often as its
+// argument says and exits 0.
+func buildCallLoop(t *testing.T) string {
+	return buildC(t, "loop", `#include <stdlib.h>
 __attribute__((noinline)) long lambda_f(long x) { __asm__ volatile(""); return x * 2; }
 int main(int argc, char **argv) {
 	long n = atol(argv[1]), s = 0;
 	for (long i = 0; i < n; i++) s += lambda_f(i);
 	return s == 42;
 }
-`
-	if err := os.WriteFile(src, []byte(code), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "loop")
-	if out, err := exec.Command(gcc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	return bin
+`)
 }
 
 // countEventLines checks that every delivered line is one JSON object (the

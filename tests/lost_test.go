@@ -107,10 +107,16 @@ func TestBPFLostEventsExact(t *testing.T) {
 	}
 	pid := cmd.Process.Pid
 	// Wait until bpftrace has accounted for every event of the run
-	// (delivered or reported lost), then kill the trace.
+	// (delivered or reported lost), then kill the trace. The kernel writes
+	// the record of a loss into the perf buffer only once it has room again,
+	// on the next event: a canary call (another pid) after the run makes
+	// it; bpftrace prints "Lost N events" when it reads that record.
 	want := int64(2 * calls)
 	var ri runningInfo
 	eventually(t, 60*time.Second, "every event delivered or reported lost", func() bool {
+		if out, err := exec.Command(bin, "1").CombinedOutput(); err != nil {
+			t.Fatalf("canary run: %v\n%s", err, out)
+		}
 		ri, _ = e.running(s.FilePath)
 		return countEventLines(t, p.Trace(s.FilePath).Data, pid)+ri.LostEvents >= want
 	})

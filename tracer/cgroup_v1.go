@@ -173,9 +173,20 @@ func createV1(dir, ctl string) (*cgroup, error) {
 // enterV1 moves the calling OS thread (locked, about to fork the tracer)
 // into cg's v1 limit cgroups, so that the child is born in them: cgroup v1
 // cannot clone into a cgroup. It returns a function that moves the thread
-// back, to be called as soon as the child is started.
-func (cg *cgroup) enterV1() (leave func() error, err error) {
+// back, to be called as soon as the child is started, and the v1 cgroups
+// the child must be moved into after its start instead (see below).
+//
+// The memory controller charges a process's pages to the cgroup of its
+// thread group leader and picks its OOM victims among leaders, so a
+// non-leader thread in the tracer's memory cgroup is harmless; the leader
+// there would have the endpoint's pages charged to the tracer and the
+// endpoint itself chosen should the tracer hit its limit before the thread
+// left. On the leader thread, the memory cgroup is therefore entered by the
+// child's pid right after its start (until then, microseconds after its
+// exec, its pages are charged to the endpoint's cgroup).
+func (cg *cgroup) enterV1() (leave func() error, late []*cgroup, err error) {
 	tid := strconv.Itoa(syscall.Gettid())
+	leader := syscall.Gettid() == os.Getpid()
 	var homes []string
 	leave = func() error {
 		var errs []error
@@ -187,16 +198,20 @@ func (cg *cgroup) enterV1() (leave func() error, err error) {
 		return errors.Join(errs...)
 	}
 	for _, v1 := range cg.v1 {
+		if leader && v1.ctl == "memory" {
+			late = append(late, v1)
+			continue
+		}
 		home, err := v1Dir(v1.ctl, "/proc/thread-self/cgroup")
 		if err != nil {
-			return nil, errors.Join(err, leave())
+			return nil, nil, errors.Join(err, leave())
 		}
 		if err := writeCgroupFile(v1.dir, "tasks", tid); err != nil {
-			return nil, errors.Join(err, leave())
+			return nil, nil, errors.Join(err, leave())
 		}
 		homes = append(homes, home)
 	}
-	return leave, nil
+	return leave, late, nil
 }
 
 // v1OOMKilled reports whether the kernel OOM-killed a task of a v1 memory

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -173,11 +174,13 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	// cgroups, forks (the child is born in them, and in the v2 cgroup
 	// through CLONE_INTO_CGROUP) and leaves at once. Until it leaves, for
 	// the microseconds between the child's exec and the return of Start,
-	// the thread counts in the tracer's pids.max.
+	// the thread counts in the tracer's pids.max. See enterV1 for the one
+	// cgroup entered after the start.
 	leave := func() error { return nil }
+	var late []*cgroup
 	if p.cg != nil && len(p.cg.v1) > 0 {
 		var err error
-		if leave, err = p.cg.enterV1(); err != nil {
+		if leave, late, err = p.cg.enterV1(); err != nil {
 			p.cg.closeFD()
 			started <- err
 			return
@@ -188,9 +191,14 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	if p.cg != nil {
 		p.cg.closeFD()
 	}
+	if err == nil {
+		for _, v1 := range late {
+			lerr = errors.Join(lerr, writeCgroupFile(v1.dir, "cgroup.procs", strconv.Itoa(cmd.Process.Pid)))
+		}
+	}
 	if err == nil && lerr != nil {
 		// The endpoint's thread stuck in the tracer's cgroups would count
-		// against its limits: give up this tracer.
+		// against its limits, or the tracer escaped one: give it up.
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		err = lerr

@@ -254,3 +254,65 @@ func FuzzParseV1(f *testing.F) {
 		}
 	})
 }
+
+func TestV1OOMKilled(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string
+		killed bool
+		want   bool
+	}{
+		{"oom_kill counted", map[string]string{"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"}, true, true},
+		{"oom_kill zero, limit hit", map[string]string{"memory.oom_control": "oom_kill_disable 0\noom_kill 0\n", "memory.failcnt": "5\n"}, true, false},
+		{"old kernel, limit hit, SIGKILL", map[string]string{"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\n", "memory.failcnt": "3\n"}, true, true},
+		{"old kernel, swap limit hit, SIGKILL", map[string]string{"memory.oom_control": "under_oom 0\n", "memory.failcnt": "0\n", "memory.memsw.failcnt": "2\n"}, true, true},
+		{"old kernel, limit hit, other exit", map[string]string{"memory.oom_control": "under_oom 0\n", "memory.failcnt": "3\n"}, false, false},
+		{"old kernel, limit never hit", map[string]string{"memory.oom_control": "under_oom 0\n", "memory.failcnt": "0\n"}, true, false},
+		{"no memory controller", nil, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := v1OOMKilled(dir, tt.killed); got != tt.want {
+				t.Errorf("v1OOMKilled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCleanupRemovesV1Leftovers: after a crash (the Process forgotten),
+// Cleanup also kills and removes the tracer's v1 limit cgroups.
+func TestCleanupRemovesV1Leftovers(t *testing.T) {
+	parent := testCgroupParent(t)
+	requireLimits(t, parent)
+	p := startFake(t, "fork 2 setsid", func(c *Command) {
+		c.CgroupParent, c.MemoryMax, c.PidsMax, c.LimitsRequired = parent, 96<<20, 24, true
+	})
+	sc := bufio.NewScanner(p.Stdout())
+	ids := identities(t, append(childPids(readUntil(t, sc, "ready")), p.PID()))
+	var dirs []string
+	for _, v1 := range p.cg.v1 {
+		dirs = append(dirs, v1.dir)
+	}
+	if len(dirs) == 0 && !v2Has("memory") {
+		t.Fatal("the tracer got no v1 limit cgroups")
+	}
+	if err := Cleanup(parent); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("v1 cgroup %s left after Cleanup", dir)
+		}
+	}
+	waitGone(t, ids)
+	readAll(t, p, p.Stdout())
+	if got := waitExit(t, p); got.Code != 128+9 || got.CleanupErr != nil || got.OOMKilled {
+		t.Errorf("forgotten tracer's exit = %+v, want SIGKILL, not OOM", got)
+	}
+}

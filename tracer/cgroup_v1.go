@@ -216,7 +216,8 @@ func (cg *cgroup) enterV1() (leave func() error, late []*cgroup, err error) {
 
 // v1OOMKilled reports whether the kernel OOM-killed a task of a v1 memory
 // cgroup: oom_kill of memory.oom_control, or, on kernels without that
-// line, a hit limit (memory.failcnt) together with a SIGKILLed tracer.
+// line, a hit limit (memory.failcnt or memory.memsw.failcnt) together with a
+// SIGKILLed tracer.
 func v1OOMKilled(dir string, killed bool) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
 	if err != nil {
@@ -228,9 +229,16 @@ func v1OOMKilled(dir string, killed bool) bool {
 			return n > 0
 		}
 	}
-	b, err = os.ReadFile(filepath.Join(dir, "memory.failcnt"))
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return err == nil && n > 0 && killed
+	if !killed {
+		return false
+	}
+	for _, name := range []string{"memory.failcnt", "memory.memsw.failcnt"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanupV1 removes the per-trace v1 cgroups left below the v1 parents of

@@ -230,7 +230,6 @@ func (c *cgroup) remove() error {
 	for _, v1 := range c.v1 {
 		errs = append(errs, v1.removeDir())
 	}
-	c.v1 = nil
 	return errors.Join(errs...)
 }
 

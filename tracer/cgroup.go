@@ -126,10 +126,13 @@ func checkCgroup2(dir string) error {
 	return nil
 }
 
-// cgroup is one per-trace cgroup v2 directory.
+// cgroup is one per-trace cgroup v2 directory, or one cgroup v1 directory
+// carrying a limit.
 type cgroup struct {
 	dir string
-	fd  int // open directory for CLONE_INTO_CGROUP, -1 once closed
+	fd  int       // open directory for CLONE_INTO_CGROUP, -1 once closed
+	ctl string    // v1 only: the controller of the hierarchy
+	v1  []*cgroup // v2 only: the v1 cgroups carrying its limits, if any
 }
 
 // createCgroup makes parent (if needed) and parent/name, and opens the new
@@ -189,7 +192,11 @@ func (c *cgroup) signal(sig syscall.Signal, skipPgid int) error {
 	if err != nil {
 		return err
 	}
+	self := os.Getpid() // a v1 cgroup lists it while the forking thread is in it
 	for _, pid := range pids {
+		if pid == self {
+			continue
+		}
 		if pg, err := syscall.Getpgid(pid); err != nil || (skipPgid != 0 && pg == skipPgid) {
 			continue
 		}
@@ -213,11 +220,20 @@ func (c *cgroup) procs() ([]int, error) {
 	return pids, nil
 }
 
-// remove deletes the (childless) cgroup directory, killing what is still in
-// it and retrying while the kernel reports it busy, for a few seconds at
-// most. A cgroup that is already gone is not an error.
+// remove deletes the (childless) cgroup directory and its v1 limit
+// cgroups, killing what is still in them and retrying while the kernel
+// reports one busy, for a few seconds at most. A cgroup that is already gone
+// is not an error.
 func (c *cgroup) remove() error {
 	c.closeFD()
+	errs := []error{c.removeDir()}
+	for _, v1 := range c.v1 {
+		errs = append(errs, v1.removeDir())
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cgroup) removeDir() error {
 	deadline := time.Now().Add(cgroupRemoveTimeout)
 	for {
 		err := syscall.Rmdir(c.dir)
@@ -237,13 +253,18 @@ func (c *cgroup) remove() error {
 // itself stays. It is meant for endpoint start, after a crash left traces
 // behind, and must not run while this endpoint (or another one sharing
 // parent) has tracers running. With cgroups disabled ("-"), no cgroup2
-// mount, or no parent directory yet, there is nothing to do.
+// mount, or no parent directory yet, there is nothing to do. The cgroup v1
+// limit cgroups below the endpoint's own v1 cgroups (hybrid hosts) are
+// removed as well.
 func Cleanup(parent string) error {
 	dir, err := resolveCgroupParent(parent)
 	if errors.Is(err, errNoCgroup2) || (err == nil && dir == "") {
 		return nil
 	}
 	if err != nil {
+		return fmt.Errorf("cleaning up cgroups: %w", err)
+	}
+	if err := cleanupV1(dir); err != nil {
 		return fmt.Errorf("cleaning up cgroups: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -301,6 +322,9 @@ func RemoveCgroupParent(parent string) error {
 	if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) &&
 		!errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EBUSY) {
 		return fmt.Errorf("removing cgroup parent %s: %w", dir, err)
+	}
+	if err := removeV1Parents(dir); err != nil {
+		return fmt.Errorf("removing cgroup parent: %w", err)
 	}
 	return nil
 }

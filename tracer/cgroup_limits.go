@@ -14,35 +14,85 @@ import (
 // limitsWanted reports whether c asks for any resource limit.
 func (c Command) limitsWanted() bool { return c.MemoryMax > 0 || c.PidsMax > 0 }
 
-// applyLimits enables the memory and pids controllers for the children of
-// cg's parent (cgroup.subtree_control, and the same one level up when the
-// parent lacks them) and writes memory.max and pids.max of cg.
+// applyLimits sets cg's memory and pids limits. A controller that the
+// cgroup2 root offers is enabled for the children of cg's parent
+// (cgroup.subtree_control, and the same one level up when the parent lacks
+// it) and gets memory.max or pids.max in cg. A controller that cgroup v2
+// lacks (hybrid hosts) gets a v1 cgroup of its own, below the endpoint's
+// own v1 cgroup of that controller, with memory.limit_in_bytes or pids.max;
+// the tracer is forked inside it (see enterV1).
 func applyLimits(cg *cgroup, c Command) error {
 	parent := filepath.Dir(cg.dir)
-	var want []string
-	if c.MemoryMax > 0 {
-		want = append(want, "memory")
+	type limit struct {
+		ctl   string
+		value int64
 	}
-	if c.PidsMax > 0 {
-		want = append(want, "pids")
+	var v2, v1 []limit
+	for _, l := range []limit{{"memory", c.MemoryMax}, {"pids", c.PidsMax}} {
+		switch {
+		case l.value <= 0:
+		case v2Has(l.ctl):
+			v2 = append(v2, l)
+		default:
+			v1 = append(v1, l)
+		}
+	}
+	var want []string
+	for _, l := range v2 {
+		want = append(want, l.ctl)
 	}
 	if err := enableControllers(parent, want); err != nil {
 		return err
 	}
-	if c.MemoryMax > 0 {
-		if err := writeCgroupFile(cg.dir, "memory.max", strconv.FormatInt(c.MemoryMax, 10)); err != nil {
+	for _, l := range v2 {
+		if err := writeCgroupFile(cg.dir, l.ctl+".max", strconv.FormatInt(l.value, 10)); err != nil {
 			return err
 		}
-		// No swap either, where swap accounting exists: the limit is the
-		// tracer's whole memory.
-		_ = writeCgroupFile(cg.dir, "memory.swap.max", "0")
+		if l.ctl == "memory" {
+			// No swap either, where swap accounting exists: the
+			// limit is the tracer's whole memory.
+			_ = writeCgroupFile(cg.dir, "memory.swap.max", "0")
+		}
 	}
-	if c.PidsMax > 0 {
-		if err := writeCgroupFile(cg.dir, "pids.max", strconv.FormatInt(c.PidsMax, 10)); err != nil {
-			return err
+	for _, l := range v1 {
+		v1cg, err := createV1(cg.dir, l.ctl)
+		if err != nil {
+			return fmt.Errorf("using cgroup v1 for the %s limit (the %s controller is not available in cgroup v2 here): %w", l.ctl, l.ctl, err)
+		}
+		cg.v1 = append(cg.v1, v1cg)
+		value := strconv.FormatInt(l.value, 10)
+		switch l.ctl {
+		case "memory":
+			if err := writeCgroupFile(v1cg.dir, "memory.limit_in_bytes", value); err != nil {
+				return err
+			}
+			// Memory plus swap, where swap accounting exists.
+			if _, err := os.Stat(filepath.Join(v1cg.dir, "memory.memsw.limit_in_bytes")); err == nil {
+				if err := writeCgroupFile(v1cg.dir, "memory.memsw.limit_in_bytes", value); err != nil {
+					return err
+				}
+			}
+		case "pids":
+			if err := writeCgroupFile(v1cg.dir, "pids.max", value); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// oomKilled reports whether the kernel killed a process of cg for going
+// over its memory limit; killed tells that the tracer died of SIGKILL.
+func (cg *cgroup) oomKilled(killed bool) bool {
+	if oomKills(cg.dir) > 0 {
+		return true
+	}
+	for _, v1 := range cg.v1 {
+		if v1.ctl == "memory" && v1OOMKilled(v1.dir, killed) {
+			return true
+		}
+	}
+	return false
 }
 
 // enableControllers makes the controllers want available to the children

@@ -23,7 +23,8 @@ type Exit struct {
 	// Err is a wait error other than a non-zero exit, if any.
 	Err error
 	// OOMKilled reports that the kernel killed a process of the tracer's
-	// cgroup for going over Command.MemoryMax (memory.events oom_kill).
+	// cgroup for going over Command.MemoryMax (oom_kill in memory.events,
+	// or in memory.oom_control of its cgroup v1 on hybrid hosts).
 	OOMKilled bool
 	// CleanupErr is set when the tracer's cgroup could not be removed
 	// after it exited; Cleanup removes it later.

@@ -96,8 +96,20 @@ func testCgroupParent(t testing.TB) string {
 		if err := Cleanup(parent); err != nil {
 			t.Errorf("Cleanup(%s): %v", parent, err)
 		}
-		if err := os.Remove(parent); err != nil {
-			t.Errorf("removing %s: %v", parent, err)
+		if err := RemoveCgroupParent(parent); err != nil {
+			t.Errorf("RemoveCgroupParent(%s): %v", parent, err)
+		}
+		// The v2 parent and, on hybrid hosts, its v1 limit parents.
+		left := []string{parent}
+		for _, ctl := range []string{"memory", "pids"} {
+			if v1, err := v1Parent(parent, ctl); err == nil && !v2Has(ctl) {
+				left = append(left, v1)
+			}
+		}
+		for _, dir := range left {
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("cgroup %s left behind", dir)
+			}
 		}
 	})
 	return parent

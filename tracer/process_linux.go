@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -33,7 +34,10 @@ const (
 // and nothing of the endpoint's environment, stdin on /dev/null, in a new
 // process group, and in a new cgroup "<CgroupParent>/<Name>" entered at fork
 // (CLONE_INTO_CGROUP) when cgroup v2 is usable; otherwise it is uncontained
-// (see Process.Contained and Process.ContainErr). It gets SIGKILL if the
+// (see Process.Contained and Process.ContainErr). Its memory and pids limits
+// are set in that cgroup, or, for a controller that cgroup v2 lacks (hybrid
+// hosts), in cgroup v1 cgroups of its own that the forking thread enters
+// for the fork (see applyLimits). It gets SIGKILL if the
 // endpoint dies (PR_SET_PDEATHSIG): the forking OS thread stays locked to a
 // goroutine of the Process until the tracer is reaped. When the endpoint is
 // not root and c.RootPassword is set, the tracer runs as
@@ -166,9 +170,38 @@ func (p *Process) launch(spec launchSpec, pp *pipes) error {
 // p.done once everything is over.
 func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	runtime.LockOSThread()
+	// cgroup v1 cannot clone into a cgroup: this thread enters the v1 limit
+	// cgroups, forks (the child is born in them, and in the v2 cgroup
+	// through CLONE_INTO_CGROUP) and leaves at once. Until it leaves, for
+	// the microseconds between the child's exec and the return of Start,
+	// the thread counts in the tracer's pids.max. See enterV1 for the one
+	// cgroup entered after the start.
+	leave := func() error { return nil }
+	var late []*cgroup
+	if p.cg != nil && len(p.cg.v1) > 0 {
+		var err error
+		if leave, late, err = p.cg.enterV1(); err != nil {
+			p.cg.closeFD()
+			started <- err
+			return
+		}
+	}
 	err := cmd.Start()
+	lerr := leave()
 	if p.cg != nil {
 		p.cg.closeFD()
+	}
+	if err == nil {
+		for _, v1 := range late {
+			lerr = errors.Join(lerr, writeCgroupFile(v1.dir, "cgroup.procs", strconv.Itoa(cmd.Process.Pid)))
+		}
+	}
+	if err == nil && lerr != nil {
+		// The endpoint's thread stuck in the tracer's cgroups would count
+		// against its limits, or the tracer escaped one: give it up.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		err = lerr
 	}
 	if err != nil {
 		started <- err
@@ -197,7 +230,7 @@ func (p *Process) run(cmd *exec.Cmd, stderrR *os.File, started chan<- error) {
 	p.drainStderr(stderrR)
 	exit.Stderr = p.stderr.String()
 	if p.cg != nil {
-		exit.OOMKilled = oomKills(p.cg.dir) > 0
+		exit.OOMKilled = p.cg.oomKilled(exit.Signaled && exit.Code == 128+int(syscall.SIGKILL))
 		exit.CleanupErr = p.cg.remove()
 	}
 	p.exit = exit

@@ -14,8 +14,8 @@ import (
 var ErrTracerNotFound = errors.New("tracer executable not found or not executable")
 
 // ErrLimitsUnavailable is wrapped by Start when Command.LimitsRequired is
-// set and the tracer's cgroup cannot get its memory.max or pids.max (no
-// cgroup v2, or the memory or pids controller not available in it).
+// set and the tracer cannot get its memory or pids limit: the controller is
+// in neither cgroup v2 nor a mounted, writable cgroup v1 hierarchy.
 var ErrLimitsUnavailable = errors.New("tracer resource limits unavailable")
 
 // Command describes how to run one tracer. Its fields are taken as they are:
@@ -45,8 +45,10 @@ type Command struct {
 	// "<mount>/lambda-endpoint"; or "-" to disable cgroups (process group
 	// only).
 	CgroupParent string
-	// MemoryMax is the tracer cgroup's memory.max in bytes (and
-	// memory.swap.max 0); zero or negative means no limit.
+	// MemoryMax is the tracer's memory limit in bytes: cgroup v2
+	// memory.max (and memory.swap.max 0), or on a hybrid host v1
+	// memory.limit_in_bytes (and memory.memsw.limit_in_bytes); zero or
+	// negative means no limit.
 	MemoryMax int64
 	// PidsMax is the tracer cgroup's pids.max; zero or negative means no
 	// limit.

@@ -520,7 +520,6 @@ func (t *Trace) Wait() (Result, error) {
 	return t.res, t.err
 }
 
-
 // output is the read end of the output pipe; it closes itself at the first
 // error but a deadline, and keeps answering io.EOF after EOF.
 type output struct {

@@ -1,0 +1,76 @@
+// Package native is the endpoint's own BPF engine: it runs one uprobe trace
+// in process with github.com/cilium/ebpf, without bpftrace, and prints the
+// same JSON lines as the bpftrace scripts of tracer.Script in each of the
+// three modes (events, calls, summary), so a platform cannot tell the
+// engines apart except by speed and exactness.
+//
+// # How a trace runs
+//
+// Start resolves the functions against the binary's ELF symbol tables
+// ("*" wildcards expanded in name order, each function once), creates the
+// maps, builds one small BPF program per probe with the asm package (no
+// clang: nothing is compiled outside Go), and attaches them with
+// link.OpenExecutable(...).Uprobe / Uretprobe:
+//
+//   - a BPF ring buffer (Spec.RingBytes, default 4 MiB) receives one
+//     64-byte record per event (see format.go for its layout); records are
+//     submitted with BPF_RB_NO_WAKEUP and read every Spec.PollInterval
+//     (default 10 ms, at most a tenth of Spec.FlushInterval), which costs
+//     the traced program far less than a wakeup per event; a record that
+//     finds the ring more than half full wakes the reader at once;
+//   - a per-CPU counter counts in the kernel every record that found the
+//     ring full and every call whose entry could not be stored:
+//     Result.LostEvents is exact;
+//   - mode calls and summary store each call's entry time in a hash map
+//     keyed by its frame and look it up at return: one record per
+//     completed call, or a count in a per-CPU log2 histogram (65 buckets
+//     per function) read when the trace ends and printed as the summary
+//     lines, exact and never truncated;
+//   - Spec.PID filters in the kernel on the thread group id, before
+//     anything is recorded.
+//
+// A goroutine owned by the Trace formats the records in Go (comm escaped
+// as JSON: any process name yields a valid line) and writes them to a pipe
+// whose read end is Trace.Output, an io.Reader with SetReadDeadline like
+// tracer.Process.Stdout, so the trace actor's pump reads either the same
+// way. When the trace ends (Stop, the context's end, or Spec.Lasting) the
+// goroutine detaches every probe, drains the ring, prints the summary,
+// closes every map and program, and closes the pipe: EOF. Wait returns
+// the Result.
+//
+// # Ownership and cleanup
+//
+// Every probe, program and map is a file descriptor of the endpoint
+// process (uprobes are perf events attached through the perf_uprobe PMU),
+// so the kernel detaches and frees all of them when the endpoint exits,
+// however it exits: there is nothing to orphan. The Trace closes them
+// itself when it ends. The caller owns Output: it must read it until EOF
+// or call CloseOutput, since a full pipe blocks the formatter (the ring
+// then fills and the kernel counts what it drops).
+//
+// # Go binaries
+//
+// A uretprobe replaces the return address on the stack, which the Go
+// runtime walks and copies; it crashes the program ("unknown caller pc").
+// So in a Go binary (recognised by debug/buildinfo) the engine never uses
+// one: it disassembles the function's code (golang.org/x/arch/x86/x86asm,
+// a linear sweep that fails rather than guess) and puts an uprobe on every
+// RET instruction. The entry probe sits right after the stack-check
+// prologue (CMP against g.stackguard0, then the conditional jump to the
+// runtime.morestack path), not at the first instruction: a call that must
+// grow its stack runs the prologue twice (morestack jumps back to the
+// start), and a probe at offset 0 would count it twice. Calls are keyed by
+// (goroutine, stack.hi - SP) read from R14 (the register ABI, Go 1.17 and
+// later), which stays the same when the goroutine moves to another thread
+// or its stack is copied during the call; C functions are keyed by (thread,
+// SP) as in the bpftrace scripts.
+//
+// Limits: amd64 only (ErrNotSupported elsewhere). A function the compiler
+// inlined everywhere has no symbol (ErrNoSymbol, with that reason); one
+// that has a symbol but is also inlined at some call sites is traced only
+// where it is really called. Calls that never return (panics unwinding
+// through a Go function, longjmp) leave their entry behind until the trace
+// ends; at most 16384 calls may be pending at once, beyond which calls are
+// counted lost. A Go function that leaves by a tail jump instead of RET is
+// refused (ErrNoReturn) when it has no RET at all.
+package native

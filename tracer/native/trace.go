@@ -1,0 +1,554 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
+)
+
+// Sentinel errors Start may wrap.
+var (
+	// ErrNotSupported: this machine or binary cannot be traced natively
+	// (an architecture other than amd64, a Go toolchain before 1.17 in a
+	// mode that needs returns).
+	ErrNotSupported = errors.New("not supported by the native engine")
+	// ErrNoSymbol: a function (or wildcard) has no function symbol in the
+	// binary, e.g. because the compiler inlined it everywhere.
+	ErrNoSymbol = errors.New("no function symbol")
+	// ErrNoReturn: a Go function has no RET instruction to probe.
+	ErrNoReturn = errors.New("no return to probe")
+)
+
+// Defaults and bounds of a Spec.
+const (
+	// DefaultRingBytes is the ring buffer's size when Spec.RingBytes is 0.
+	DefaultRingBytes = 4 << 20
+	// MinRingBytes and MaxRingBytes bound Spec.RingBytes.
+	MinRingBytes = 4 << 10
+	MaxRingBytes = 256 << 20
+	// DefaultPollInterval is how often the ring buffer is read when
+	// Spec.PollInterval is 0.
+	DefaultPollInterval = 10 * time.Millisecond
+	// MaxPollInterval bounds Spec.PollInterval.
+	MaxPollInterval = time.Second
+	// DefaultMaxProbes bounds the uprobes of one trace when Spec.MaxProbes
+	// is 0: entries and returns (a Go function has one per RET).
+	DefaultMaxProbes = 4096
+	// startsEntries is how many calls may be pending (entered, not yet
+	// returned) at once in modes calls and summary.
+	startsEntries = 16384
+)
+
+// Spec describes one native trace.
+type Spec struct {
+	// Process is the absolute path of the binary whose functions are
+	// probed (an executable or a shared library).
+	Process string
+	// Functions are the function names to probe; "*" is a wildcard
+	// matching any run of characters. A function named twice (or by a name
+	// and a wildcard) is probed once.
+	Functions []string
+	// Mode is "" or messages.ModeEvents, messages.ModeCalls or
+	// messages.ModeSummary, with the output of tracer.Script's modes.
+	Mode messages.Mode
+	// Lasting ends the trace on its own after that long (as the bpftrace
+	// script's interval probe); 0 runs until Stop or the context ends.
+	Lasting time.Duration
+	// PID, when not 0, records only that process (all its threads): the
+	// filter runs in the kernel, before anything is recorded.
+	PID int
+	// RingBytes is the ring buffer's size in bytes: rounded up to a power
+	// of two, MinRingBytes..MaxRingBytes; 0 means DefaultRingBytes.
+	RingBytes int
+	// PollInterval is how often the ring buffer is read (records are
+	// written without waking the reader, which costs the traced program
+	// far less; a ring more than half full wakes it at once); 0 means
+	// DefaultPollInterval, at most MaxPollInterval. Set FlushInterval
+	// instead to only bound it.
+	PollInterval time.Duration
+	// FlushInterval, when not 0, bounds PollInterval to a tenth of it, so
+	// a quiet trace's lines are never held back near a flush interval.
+	FlushInterval time.Duration
+	// MaxProbes bounds the number of uprobes; 0 means DefaultMaxProbes.
+	MaxProbes int
+}
+
+// Result is how a trace ended.
+type Result struct {
+	// Records is the number of records read from the ring buffer (one per
+	// line in modes events and calls).
+	Records uint64
+	// LostEvents is the number of events the kernel could not keep: mode
+	// events, entry and return records that found the ring buffer full;
+	// mode calls, call records that found it full and calls whose entry
+	// could not be stored (more than startsEntries calls pending); mode
+	// summary, those calls. Exact: counted in the kernel.
+	LostEvents uint64
+	// Bytes is what was written to Output.
+	Bytes uint64
+	// Expired reports that Lasting ended the trace (rather than Stop or
+	// the context).
+	Expired bool
+	// Probes is the number of uprobes that were attached.
+	Probes int
+}
+
+// Trace is one running native trace. Its methods are safe for concurrent
+// use.
+type Trace struct {
+	spec    Spec
+	info    *binaryInfo
+	poll    time.Duration
+	names   []string
+	objs    []io.Closer // maps, programs, links: closed at the end
+	links   []link.Link
+	maps    progMaps
+	events  *ebpf.Map
+	lost    *ebpf.Map
+	hist    *ebpf.Map
+	rd      *ringbuf.Reader
+	out     *output  // read end of the output pipe, the caller's
+	w       *os.File // write end of the output pipe
+	stop    chan struct{}
+	stopOne sync.Once
+	done    chan struct{}
+	expired atomic.Bool
+
+	res Result // written before done is closed
+	err error
+}
+
+// normalize fills in s's defaults and checks it.
+func (s *Spec) normalize() error {
+	if runtime.GOARCH != "amd64" {
+		return fmt.Errorf("%w: the native engine runs on amd64 only, not %s", ErrNotSupported, runtime.GOARCH)
+	}
+	switch s.Mode {
+	case "", messages.ModeEvents, messages.ModeCalls, messages.ModeSummary:
+	default:
+		return fmt.Errorf("mode %s is not events, calls or summary", strconv.Quote(string(s.Mode)))
+	}
+	if s.Process == "" || s.Process[0] != '/' {
+		return fmt.Errorf("process %s is not an absolute path", strconv.Quote(s.Process))
+	}
+	if len(s.Functions) == 0 {
+		return errors.New("no functions to probe")
+	}
+	if s.PID < 0 || s.PID > 1<<22 {
+		return fmt.Errorf("pid %d out of range", s.PID)
+	}
+	if s.Lasting < 0 {
+		return fmt.Errorf("lasting %s is negative", s.Lasting)
+	}
+	switch {
+	case s.RingBytes == 0:
+		s.RingBytes = DefaultRingBytes
+	case s.RingBytes < MinRingBytes || s.RingBytes > MaxRingBytes:
+		return fmt.Errorf("ring buffer size %d out of range %d..%d", s.RingBytes, MinRingBytes, MaxRingBytes)
+	}
+	for n := MinRingBytes; ; n <<= 1 {
+		if n >= s.RingBytes {
+			s.RingBytes = n
+			break
+		}
+	}
+	if s.PollInterval <= 0 {
+		s.PollInterval = DefaultPollInterval
+	}
+	s.PollInterval = min(s.PollInterval, MaxPollInterval)
+	if s.FlushInterval > 0 {
+		s.PollInterval = max(min(s.PollInterval, s.FlushInterval/10), time.Millisecond)
+	}
+	if s.MaxProbes <= 0 {
+		s.MaxProbes = DefaultMaxProbes
+	}
+	return nil
+}
+
+// Start loads and attaches the probes of s and starts reading them. The
+// trace runs until Stop, ctx's end or s.Lasting, then detaches every probe,
+// reads what the ring buffer still holds, prints the summary in mode
+// summary, and closes Output's write end (EOF).
+//
+// Errors wrap ErrNotSupported, ErrNoSymbol or ErrNoReturn where they
+// apply; nothing is left attached when Start fails.
+func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
+	if err := s.normalize(); err != nil {
+		return nil, fmt.Errorf("checking native trace: %w", err)
+	}
+	info, err := inspect(s.Process, s.Functions, s.MaxProbes)
+	if err != nil {
+		return nil, err
+	}
+	returns := s.Mode == messages.ModeCalls || s.Mode == messages.ModeSummary
+	if returns && info.Go && !info.regabi() {
+		return nil, fmt.Errorf("tracing %s: %w: mode %s on a binary built by %s (before go1.17, whose register ABI it relies on)",
+			s.Process, ErrNotSupported, s.Mode, info.GoVersion)
+	}
+	t := &Trace{spec: s, info: info, poll: s.PollInterval, stop: make(chan struct{}), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			t.release()
+			if t.out != nil {
+				_ = t.out.Close()
+			}
+		}
+	}()
+	for _, f := range info.Functions {
+		t.names = append(t.names, f.Name)
+	}
+	if err := t.load(); err != nil {
+		return nil, fmt.Errorf("loading probes of %s: %w", s.Process, err)
+	}
+	if t.rd, err = ringbuf.NewReader(t.events); err != nil {
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating output pipe: %w", err)
+	}
+	t.out, t.w = &output{f: r}, w
+	// A larger pipe lets the reader take more at once; the kernel bounds
+	// it (fs.pipe-max-size), and a failure leaves the default.
+	_, _ = unix.FcntlInt(t.w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	if err := t.attach(); err != nil {
+		return nil, fmt.Errorf("attaching probes to %s: %w", s.Process, err)
+	}
+	t.res.Probes = len(t.links)
+	go t.run(ctx)
+	return t, nil
+}
+
+// load creates the maps and programs.
+func (t *Trace) load() error {
+	s := t.spec
+	var err error
+	t.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_events", Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBytes)})
+	if err != nil {
+		return fmt.Errorf("creating ring buffer map: %w", err)
+	}
+	t.objs = append(t.objs, t.events)
+	t.lost, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		return fmt.Errorf("creating lost counter map: %w", err)
+	}
+	t.objs = append(t.objs, t.lost)
+	maps := progMaps{Events: t.events.FD(), Lost: t.lost.FD(), Starts: -1, Hist: -1, WakeAt: int32(s.RingBytes / 2)}
+	if s.Mode == messages.ModeCalls || s.Mode == messages.ModeSummary {
+		starts, err := ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_starts", Type: ebpf.Hash, KeySize: 16, ValueSize: 16, MaxEntries: startsEntries})
+		if err != nil {
+			return fmt.Errorf("creating call start map: %w", err)
+		}
+		t.objs = append(t.objs, starts)
+		maps.Starts = starts.FD()
+	}
+	if s.Mode == messages.ModeSummary {
+		t.hist, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_hist", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8,
+			MaxEntries: uint32(len(t.info.Functions) * histBuckets)})
+		if err != nil {
+			return fmt.Errorf("creating histogram map: %w", err)
+		}
+		t.objs = append(t.objs, t.hist)
+		maps.Hist = t.hist.FD()
+	}
+	t.maps = maps
+	return nil
+}
+
+// newProgram loads the program s.
+func (t *Trace) newProgram(s progSpec) (*ebpf.Program, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "lambda_probe",
+		Type:         ebpf.Kprobe,
+		Instructions: program(s, t.maps),
+		License:      "GPL",
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.objs = append(t.objs, p)
+	return p, nil
+}
+
+// attach loads the programs and attaches them: per function an entry
+// uprobe and a uretprobe (C) or an uprobe at each RET (Go).
+func (t *Trace) attach() error {
+	s := t.spec
+	ex, err := link.OpenExecutable(s.Process)
+	if err != nil {
+		return err
+	}
+	entryKind, returnKind := progEventEntry, progEventReturn
+	switch s.Mode {
+	case messages.ModeCalls:
+		entryKind, returnKind = progStart, progCallReturn
+	case messages.ModeSummary:
+		entryKind, returnKind = progStart, progSumReturn
+	}
+	goFrame := t.info.regabi()
+	for i, fn := range t.info.Functions {
+		base := progSpec{Function: i, GoFrame: goFrame, PID: uint32(s.PID)}
+		entry := base
+		entry.Kind = entryKind
+		p, err := t.newProgram(entry)
+		if err != nil {
+			return fmt.Errorf("loading the entry program of %s: %w", fn.Name, err)
+		}
+		l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Offset: fn.Entry})
+		if err != nil {
+			return fmt.Errorf("attaching to the entry of %s: %w", fn.Name, err)
+		}
+		t.links = append(t.links, l)
+		ret := base
+		ret.Kind, ret.AtRet = returnKind, t.info.Go
+		p, err = t.newProgram(ret)
+		if err != nil {
+			return fmt.Errorf("loading the return program of %s: %w", fn.Name, err)
+		}
+		if !t.info.Go {
+			l, err := ex.Uretprobe(fn.Name, p, nil)
+			if err != nil {
+				return fmt.Errorf("attaching to the return of %s: %w", fn.Name, err)
+			}
+			t.links = append(t.links, l)
+			continue
+		}
+		// Never a uretprobe in a Go binary: it replaces the return
+		// address on the goroutine stack, which the Go runtime walks
+		// (and copies) and then fails with "unknown caller pc".
+		for _, off := range fn.Returns {
+			l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Offset: off})
+			if err != nil {
+				return fmt.Errorf("attaching to the RET at +%#x of %s: %w", off, fn.Name, err)
+			}
+			t.links = append(t.links, l)
+		}
+	}
+	return nil
+}
+
+// flushAt is how many formatted bytes are written to the pipe at once.
+const flushAt = 192 << 10
+
+// run reads the ring buffer until the trace ends, then ends it.
+func (t *Trace) run(ctx context.Context) {
+	defer close(t.done)
+	var expire <-chan time.Time
+	if t.spec.Lasting > 0 {
+		tm := time.NewTimer(t.spec.Lasting)
+		defer tm.Stop()
+		expire = tm.C
+	}
+	f := newFormatter(t.spec.Process, t.names)
+	buf := make([]byte, 0, flushAt+4096)
+	outOK := true
+	flush := func() {
+		if len(buf) > 0 && outOK {
+			n, err := t.w.Write(buf)
+			t.res.Bytes += uint64(n)
+			if err != nil {
+				outOK = false // the reader closed Output: keep draining, drop
+			}
+		}
+		buf = buf[:0]
+	}
+	var rec ringbuf.Record
+	drain := func() error {
+		for {
+			err := t.rd.ReadInto(&rec)
+			switch {
+			case err == nil:
+				t.res.Records++
+				if outOK {
+					buf, _ = f.appendRecord(buf, rec.RawSample)
+					if len(buf) >= flushAt {
+						flush()
+					}
+				}
+			case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, ringbuf.ErrFlushed):
+				return nil
+			default:
+				return fmt.Errorf("reading ring buffer: %w", err)
+			}
+		}
+	}
+	var runErr error
+loop:
+	for {
+		t.rd.SetDeadline(time.Now().Add(t.poll))
+		if runErr = drain(); runErr != nil {
+			break
+		}
+		flush()
+		select {
+		case <-t.stop:
+			break loop
+		case <-ctx.Done():
+			break loop
+		case <-expire:
+			t.expired.Store(true)
+			break loop
+		default:
+		}
+	}
+	// Detach first, so that what the ring holds now is all there is.
+	var errs []error
+	if runErr != nil {
+		errs = append(errs, runErr)
+	}
+	for _, l := range t.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detaching probe: %w", err))
+		}
+	}
+	t.links = nil
+	if runErr == nil {
+		t.rd.SetDeadline(time.Now())
+		if err := drain(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if t.hist != nil {
+		var err error
+		if buf, err = t.appendSummaries(buf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	flush()
+	lost, err := sumPerCPU(t.lost, 0)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("reading lost counter: %w", err))
+	}
+	t.res.LostEvents = lost
+	t.res.Expired = t.expired.Load()
+	t.err = errors.Join(errs...)
+	t.release()
+}
+
+// appendSummaries appends the summary line of every function that
+// completed a call, in the order of the functions.
+func (t *Trace) appendSummaries(b []byte) ([]byte, error) {
+	hist := make([]uint64, histBuckets)
+	for i, name := range t.names {
+		for bucket := range hist {
+			n, err := sumPerCPU(t.hist, uint32(i*histBuckets+bucket))
+			if err != nil {
+				return b, fmt.Errorf("reading histogram of %s: %w", name, err)
+			}
+			hist[bucket] = n
+		}
+		b = appendSummary(b, t.spec.Process, name, hist)
+	}
+	return b, nil
+}
+
+// sumPerCPU returns the sum over CPUs of the u64 at key of a per-CPU array.
+func sumPerCPU(m *ebpf.Map, key uint32) (uint64, error) {
+	var vals []uint64
+	if err := m.Lookup(key, &vals); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range vals {
+		n += v
+	}
+	return n, nil
+}
+
+// release closes everything the trace holds but the caller's read end of
+// the output pipe: links (which detaches the probes), the ring buffer
+// reader, programs and maps, and the pipe's write end (EOF for the
+// reader). Run by the trace's goroutine at its end, or by Start on failure.
+func (t *Trace) release() {
+	for _, l := range t.links {
+		_ = l.Close()
+	}
+	t.links = nil
+	if t.rd != nil {
+		_ = t.rd.Close()
+	}
+	for i := len(t.objs) - 1; i >= 0; i-- {
+		_ = t.objs[i].Close()
+	}
+	t.objs = nil
+	if t.w != nil {
+		_ = t.w.Close()
+	}
+}
+
+// Output returns the trace's output: JSON lines as the bpftrace scripts of
+// tracer.Script print them, the same shape whichever engine runs. It also
+// has SetReadDeadline(time.Time) error, so a reader can wake up while the
+// trace is quiet. EOF comes after the trace ended and everything was
+// written. The caller must read it until EOF or call CloseOutput: the
+// trace blocks (and the ring buffer fills, counted as lost) while the pipe
+// is full.
+func (t *Trace) Output() io.Reader { return t.out }
+
+// CloseOutput closes Output early, for a caller that stops reading; what
+// the trace writes from then on is dropped. A pending Read returns an
+// error wrapping os.ErrClosed.
+func (t *Trace) CloseOutput() error { return t.out.Close() }
+
+// Stop ends the trace: within a poll interval the probes are detached,
+// the ring buffer is drained, the summary written (mode summary) and
+// Output reaches EOF. It does not wait; see Done and Wait.
+func (t *Trace) Stop() { t.stopOne.Do(func() { close(t.stop) }) }
+
+// Done returns a channel closed when the trace has ended and released
+// every probe, map and program.
+func (t *Trace) Done() <-chan struct{} { return t.done }
+
+// Wait blocks until Done and returns what the trace counted, and an error
+// if reading or detaching failed (the Result is still valid).
+func (t *Trace) Wait() (Result, error) {
+	<-t.done
+	return t.res, t.err
+}
+
+// output is the read end of the output pipe; it closes itself at the first
+// error but a deadline, and keeps answering io.EOF after EOF.
+type output struct {
+	f      *os.File
+	sawEOF atomic.Bool
+	once   sync.Once
+	err    error
+}
+
+func (o *output) Read(b []byte) (int, error) {
+	if o.sawEOF.Load() {
+		return 0, io.EOF
+	}
+	n, err := o.f.Read(b)
+	if err == io.EOF {
+		o.sawEOF.Store(true)
+	}
+	if err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = o.Close()
+	}
+	return n, err
+}
+
+// SetReadDeadline bounds the next Reads: a Read that reaches t returns an
+// error wrapping os.ErrDeadlineExceeded. The zero time clears it.
+func (o *output) SetReadDeadline(t time.Time) error { return o.f.SetReadDeadline(t) }
+
+// Close closes the read end.
+func (o *output) Close() error {
+	o.once.Do(func() { o.err = o.f.Close() })
+	return o.err
+}

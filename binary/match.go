@@ -79,6 +79,12 @@ func glob(p, name string, question bool) bool {
 	return globSteps(p, name, question, &steps)
 }
 
+// Glob is the wildcard matching of the preflight, for other packages that
+// resolve a template's functions (the native engine): name matches the
+// whole pattern p, "*" any run of bytes and, when question is set, "?" any
+// one byte.
+func Glob(p, name string, question bool) bool { return glob(p, name, question) }
+
 // globSteps is glob, adding its number of steps to *steps.
 func globSteps(p, name string, question bool, steps *int64) bool {
 	pi, ni := 0, 0

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 // scrape parses the exposition served by h.
@@ -22,40 +22,10 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("scrape: status %d", rec.Code)
 	}
-	var p expfmt.TextParser
-	fams, err := p.TextToMetricFamilies(rec.Body)
-	if err != nil {
-		t.Fatalf("parsing exposition: %v", err)
-	}
-	return fams
+	return testsupport.ParseMetrics(t, rec.Body)
 }
 
-// value returns the value of the series of family name whose labels are
-// exactly labels ("k=v" pairs), and whether it exists.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f, ok := fams[name]
-	if !ok {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for i, l := range m.GetLabel() {
-			if l.GetName()+"="+l.GetValue() != labels[i] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
+var value = testsupport.MetricValue
 
 func TestFamiliesPresentFromStart(t *testing.T) {
 	fams := scrape(t, New().Handler())

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
+
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 // scrapeMetrics reads the endpoint's /metrics and parses the exposition.
@@ -20,40 +21,10 @@ func scrapeMetrics(t *testing.T, e *endpoint) map[string]*dto.MetricFamily {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("scraping %s: status %d", e.MetricsURL, resp.StatusCode)
 	}
-	var p expfmt.TextParser
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing the exposition: %v", err)
-	}
-	return fams
+	return testsupport.ParseMetrics(t, resp.Body)
 }
 
-// metricValue is the value of family name's series with exactly labels
-// ("k=v", in the exposition's order), and whether it exists.
-func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f, ok := fams[name]
-	if !ok {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for i, l := range m.GetLabel() {
-			if l.GetName()+"="+l.GetValue() != labels[i] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
+var metricValue = testsupport.MetricValue
 
 // TestMetrics scrapes the real endpoint: every family of the contract is
 // there at start-up at 0, and a refused request, a trace, its output and

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 )
 
 // maxFunctionBytes bounds how much of one Go function is read and
@@ -87,7 +89,7 @@ func inspect(path string, patterns []string, maxProbes int) (*binaryInfo, error)
 		var matched []string
 		if strings.Contains(p, "*") {
 			for _, n := range names {
-				if glob(p, n) {
+				if binary.Glob(p, n, false) {
 					matched = append(matched, n)
 				}
 			}
@@ -258,33 +260,4 @@ func isCondJump(in x86asm.Inst) bool {
 		return true
 	}
 	return false
-}
-
-// glob reports whether name matches the whole pattern p, in which "*"
-// matches any run of bytes (bpftrace's wildcard) and every other byte
-// itself. Backtracking over the last "*" only: at most len(p)*len(name)
-// steps.
-func glob(p, name string) bool {
-	pi, ni := 0, 0
-	star, mark := -1, 0
-	for ni < len(name) {
-		switch {
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ni
-			pi++
-		case pi < len(p) && p[pi] == name[ni]:
-			pi++
-			ni++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ni = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }

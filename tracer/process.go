@@ -69,6 +69,11 @@ func (p *Process) PID() int { return p.pid }
 // write end has exited: the tracer and whatever it started.
 func (p *Process) Stdout() io.Reader { return p.stdout }
 
+// StdoutCapacity returns the capacity of the stdout pipe in bytes (see
+// StdoutPipeSize), or 0 when it is not known: how much the tracer can write
+// while nobody reads before it blocks.
+func (p *Process) StdoutCapacity() int { return p.stdout.capacity }
+
 // CloseStdout closes the read end of the stdout pipe early, for a caller that
 // stops reading; a tracer still writing then fails with EPIPE. A pending Read
 // returns an error wrapping os.ErrClosed.
@@ -108,10 +113,11 @@ func (p *Process) ContainErr() error { return p.containErr }
 // stdoutPipe is the read end of the stdout pipe; it closes itself at the
 // first error, and keeps answering io.EOF after EOF.
 type stdoutPipe struct {
-	f      *os.File
-	sawEOF atomic.Bool
-	once   sync.Once
-	err    error
+	f        *os.File
+	capacity int // bytes, 0 if unknown
+	sawEOF   atomic.Bool
+	once     sync.Once
+	err      error
 }
 
 func (s *stdoutPipe) Read(b []byte) (int, error) {

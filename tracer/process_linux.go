@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -73,7 +75,7 @@ func start(ctx context.Context, c Command, euid int) (*Process, error) {
 
 	p := &Process{
 		sudo:       spec.sudo,
-		stdout:     &stdoutPipe{f: pp.stdoutR},
+		stdout:     &stdoutPipe{f: pp.stdoutR, capacity: pp.stdoutCap},
 		stderr:     newTailBuffer(c.StderrLimit),
 		stderrDone: make(chan struct{}),
 		done:       make(chan struct{}),
@@ -373,7 +375,39 @@ func (p *Process) signalTreeLocked(sig syscall.Signal) {
 type pipes struct {
 	stdinR           *os.File // nil: /dev/null
 	stdoutR, stdoutW *os.File
+	stdoutCap        int // the stdout pipe's capacity in bytes, 0 if unknown
 	stderrR, stderrW *os.File
+}
+
+// StdoutPipeSize is the capacity the tracer's stdout pipe is given
+// (F_SETPIPE_SZ) instead of the kernel's 64 KiB: a tracer such as bpftrace
+// writes one line per event, and a larger pipe lets the reader take many
+// lines per read without the tracer blocking meanwhile (a blocked bpftrace
+// loses events). 1 MiB is the kernel's default fs.pipe-max-size, which an
+// unprivileged process may ask for too; the pages are allocated only as
+// the pipe fills. When the kernel refuses (an exhausted per-user pipe
+// quota, a lower pipe-max-size), the pipe keeps its size silently.
+const StdoutPipeSize = 1 << 20
+
+// growPipe asks for StdoutPipeSize on the pipe of f and returns the
+// capacity the pipe has then (0 if unknown). It goes through SyscallConn,
+// not Fd, so that f stays non-blocking and keeps its read deadlines.
+func growPipe(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	capacity := 0
+	_ = rc.Control(func(fd uintptr) {
+		if n, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, StdoutPipeSize); err == nil {
+			capacity = n
+			return
+		}
+		if n, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil {
+			capacity = n
+		}
+	})
+	return capacity
 }
 
 // openPipes creates stdout and stderr pipes and, when stdin is not empty, a
@@ -384,6 +418,7 @@ func openPipes(stdin string) (*pipes, error) {
 	if pp.stdoutR, pp.stdoutW, err = os.Pipe(); err != nil {
 		return nil, fmt.Errorf("creating stdout pipe: %w", err)
 	}
+	pp.stdoutCap = growPipe(pp.stdoutR)
 	if pp.stderrR, pp.stderrW, err = os.Pipe(); err != nil {
 		pp.closeAll()
 		return nil, fmt.Errorf("creating stderr pipe: %w", err)

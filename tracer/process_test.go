@@ -667,3 +667,31 @@ func TestStdoutReadDeadline(t *testing.T) {
 		t.Errorf("exit %+v", e)
 	}
 }
+
+// TestStdoutPipeGrown checks that the tracer's stdout pipe holds
+// StdoutPipeSize (the kernel's default pipe-max-size, allowed to anyone)
+// and that a tracer can write that much without anybody reading.
+func TestStdoutPipeGrown(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max, _ := strconv.Atoi(strings.TrimSpace(string(b))); max < StdoutPipeSize && os.Geteuid() != 0 {
+		t.Skipf("fs.pipe-max-size is %d: an unprivileged process cannot have %d", max, StdoutPipeSize)
+	}
+	// flood rounds up to whole 1024-byte lines; 1000 KiB fits.
+	p := startFake(t, fmt.Sprintf("flood %d", StdoutPipeSize-24<<10), nil)
+	if got := p.StdoutCapacity(); got != StdoutPipeSize {
+		t.Errorf("StdoutCapacity() = %d, want %d", got, StdoutPipeSize)
+	}
+	// The tracer exits before anything is read: it never blocked.
+	select {
+	case <-p.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the tracer blocked writing less than its pipe holds")
+	}
+	n, err := io.Copy(io.Discard, p.Stdout())
+	if err != nil || n != StdoutPipeSize-24<<10 {
+		t.Errorf("read %d bytes (%v), want %d", n, err, StdoutPipeSize-24<<10)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
 // BenchmarkFlood measures the runtime's throughput from a tracer's stdout
@@ -42,8 +43,9 @@ func BenchmarkFlood(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	defer system.Shutdown()
+	rules, _ := validate.RulesFrom([]string{"BPFTRACE_FAKE_MODE=any"}, nil, false) // the fake tracer's mode
 	rt, err := New(system, Options{Submitter: client, Logger: logger, BPFPath: tracerBin,
-		TraceDir: dir, SpoolDir: filepath.Join(dir, "spool"), CgroupParent: "-"})
+		TraceDir: dir, SpoolDir: filepath.Join(dir, "spool"), CgroupParent: "-", Rules: rules})
 	if err != nil {
 		b.Fatal(err)
 	}

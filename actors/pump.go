@@ -14,6 +14,25 @@ import (
 // readSize is how much the pump asks the pipe for at once.
 const readSize = 64 << 10
 
+// gatherWait is how long the pump lets a tracer's output collect in the
+// pipe after a read that emptied it, before it reads again. bpftrace writes
+// one line (about 140 bytes) per event; read at once, every line would cost
+// a read, a staging write and a wake-up of the reader. After a 2 ms wait a
+// read takes all the lines written meanwhile. The wait is scaled down to
+// the pipe's capacity (tracer.StdoutPipeSize is 1 MiB; 2 ms of output fills
+// it only above 500 MB/s, far beyond what a tracer prints), it never delays
+// a flush (it ends at the flush deadline), and output not yet read is the
+// tracer's, in the pipe: only bytes read are staged and promised. A
+// constant, not a configuration key: it trades nothing a user chooses.
+const gatherWait = 2 * time.Millisecond
+
+// reportEvery is how often at most the pump tells the actor how many bytes
+// it read and how many events the tracer reported lost (*chunkSpooled).
+// Reported per read, each line would cost two actor messages (the trace
+// actor's and its status push to the registry). The counts reported are
+// exact: what is pending is reported when the pump ends, also by a panic.
+const reportEvery = 100 * time.Millisecond
+
 // deadliner is what the pump needs of a pipe to flush a quiet trace without
 // a second goroutine: os.File pipes have it.
 type deadliner interface {
@@ -29,27 +48,61 @@ type deadliner interface {
 // (the actor stops the trace) and reads on, the writer counting the rest as
 // dropped, so the tracer is not blocked.
 //
+// After a read that emptied the pipe the pump waits gatherWait (scaled to
+// the pipe's capacity, ended by the flush deadline) so that the next read
+// takes many lines at once; bytes read and events lost are reported to the
+// actor at most every reportEvery, and exactly when the pump ends.
+//
 // With notices (bpftrace), the tracer's own notices are filtered out of the
 // output (tracer.NoticeFilter: "Attaching N probes...", blank lines, "Lost N
 // events") so that every line the platform gets is one JSON object; the
 // events bpftrace reports lost are counted in *chunkSpooled. bytesRead
 // counts what was read, the spool what is delivered.
 func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notices bool, post func(interface{})) error {
+	return pumpFrom(rt, path, sp, proc.Stdout(), gatherFor(proc.StdoutCapacity()), notices, post)
+}
+
+// gatherFor is the gather wait for a pipe of capacity bytes: gatherWait for
+// tracer.StdoutPipeSize, proportionally less for a smaller pipe (the
+// kernel's 64 KiB when the larger size was refused), none when the capacity
+// is unknown.
+func gatherFor(capacity int) time.Duration {
+	if capacity <= 0 {
+		return 0
+	}
+	return time.Duration(int64(gatherWait) * int64(min(capacity, tracer.StdoutPipeSize)) / tracer.StdoutPipeSize)
+}
+
+// pumpFrom is pump reading out, waiting gather after a read that did not
+// fill its buffer.
+func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather time.Duration, notices bool, post func(interface{})) error {
 	log := rt.log.With("trace_path", path)
-	out := proc.Stdout()
 	dl, _ := out.(deadliner)
 	if dl == nil {
 		log.Warn("tracer output cannot be read with a deadline; quiet output waits for more")
+		gather = 0 // nothing would end a wait at the flush deadline
 	}
 	flushEvery := rt.opts.FlushInterval
 	w := spool.NewWriter(sp, rt.opts.ChunkSize)
 	if err := w.StagingErr(); err != nil {
 		log.Error("staging tracer output: output read but not yet chunked is lost if the endpoint crashes", "err", err)
 	}
+
+	// The counts read but not reported yet, and when they were last.
+	var pendRead, pendLost int64
+	lastReport := time.Now()
+	report := func() {
+		if pendRead > 0 || pendLost > 0 {
+			post(&chunkSpooled{read: pendRead, spooled: sp.Bytes(), lost: pendLost})
+			pendRead, pendLost = 0, 0
+		}
+		lastReport = time.Now()
+	}
 	closed := false
 	defer func() {
 		if !closed {
 			w.Abandon() // a panic: the next pump takes the staged bytes over
+			report()    // and the counts stay exact
 		}
 	}()
 	var filter *tracer.NoticeFilter
@@ -67,13 +120,27 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notic
 			post(&spoolFailed{err: err, full: errors.Is(err, spool.ErrFull)})
 		}
 	}
+	// flushAt is when the held bytes must be cut (zero: nothing held).
+	flushAt := func() time.Time {
+		if w.Buffered() == 0 {
+			return time.Time{}
+		}
+		return w.Oldest().Add(flushEvery)
+	}
+	var deadline time.Time // the read deadline set, valid while deadlineSet
+	deadlineSet := false
 	for {
 		if dl != nil {
-			var d time.Time
-			if w.Buffered() > 0 {
-				d = w.Oldest().Add(flushEvery)
+			d := flushAt()
+			if pendRead > 0 || pendLost > 0 {
+				if r := lastReport.Add(reportEvery); d.IsZero() || r.Before(d) {
+					d = r
+				}
 			}
-			_ = dl.SetReadDeadline(d)
+			if !deadlineSet || !d.Equal(deadline) {
+				_ = dl.SetReadDeadline(d)
+				deadline, deadlineSet = d, true
+			}
 		}
 		// Read straight into the writer's buffer: one buffer of a chunk
 		// plus a read per trace.
@@ -88,15 +155,37 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notic
 			}
 			before := sp.Bytes()
 			werr := w.Commit(keep)
+			pendRead += int64(n)
+			pendLost += lost
 			rt.opts.hooks.checkpoint(wPump, path)
 			spooled(before, werr)
-			post(&chunkSpooled{read: int64(n), spooled: sp.Bytes(), lost: lost})
+			if dl == nil || time.Since(lastReport) >= reportEvery {
+				report()
+			}
 		}
 		switch {
 		case err == nil:
+			if n < readSize && gather > 0 {
+				// The pipe is empty: let the tracer's next lines
+				// collect in it, but never past a flush.
+				wait := gather
+				if f := flushAt(); !f.IsZero() {
+					wait = min(wait, time.Until(f))
+				}
+				if wait > 0 {
+					time.Sleep(wait)
+				}
+			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			before := sp.Bytes()
-			spooled(before, w.Flush())
+			deadlineSet = false // an expired deadline stays expired: set it again
+			now := time.Now()
+			if f := flushAt(); !f.IsZero() && !now.Before(f) {
+				before := sp.Bytes()
+				spooled(before, w.Flush())
+			}
+			if now.Sub(lastReport) >= reportEvery {
+				report()
+			}
 		default:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
 				log.Error("reading tracer output", "err", err)
@@ -106,10 +195,9 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notic
 				if tail := filter.Flush(nil); len(tail) > 0 {
 					_, _ = w.Write(tail) // an error is the spool's, reported below by Close's flush
 				}
-				if lost := filter.Lost - before; lost > 0 {
-					post(&chunkSpooled{spooled: sp.Bytes(), lost: lost})
-				}
+				pendLost += filter.Lost - before
 			}
+			report()
 			before := sp.Bytes()
 			cerr := w.Close()
 			closed = true

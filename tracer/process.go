@@ -1,11 +1,8 @@
 package tracer
 
 import (
-	"errors"
 	"io"
-	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -109,37 +106,3 @@ func (p *Process) LimitsErr() error { return p.limitsErr }
 // ContainErr tells why the tracer runs without a cgroup of its own: nil when
 // it has one or when cgroups were disabled with CgroupParent "-".
 func (p *Process) ContainErr() error { return p.containErr }
-
-// stdoutPipe is the read end of the stdout pipe; it closes itself at the
-// first error, and keeps answering io.EOF after EOF.
-type stdoutPipe struct {
-	f        *os.File
-	capacity int // bytes, 0 if unknown
-	sawEOF   atomic.Bool
-	once     sync.Once
-	err      error
-}
-
-func (s *stdoutPipe) Read(b []byte) (int, error) {
-	if s.sawEOF.Load() {
-		return 0, io.EOF
-	}
-	n, err := s.f.Read(b)
-	if err == io.EOF {
-		s.sawEOF.Store(true)
-	}
-	if err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = s.close()
-	}
-	return n, err
-}
-
-// SetReadDeadline bounds the next Reads (the pipe is pollable): a Read that
-// reaches t returns an error wrapping os.ErrDeadlineExceeded and leaves the
-// pipe open. The zero time clears the deadline.
-func (s *stdoutPipe) SetReadDeadline(t time.Time) error { return s.f.SetReadDeadline(t) }
-
-func (s *stdoutPipe) close() error {
-	s.once.Do(func() { s.err = s.f.Close() })
-	return s.err
-}

@@ -75,7 +75,7 @@ func start(ctx context.Context, c Command, euid int) (*Process, error) {
 
 	p := &Process{
 		sudo:       spec.sudo,
-		stdout:     &stdoutPipe{f: pp.stdoutR, capacity: pp.stdoutCap},
+		stdout:     pp.stdout,
 		stderr:     newTailBuffer(c.StderrLimit),
 		stderrDone: make(chan struct{}),
 		done:       make(chan struct{}),
@@ -374,8 +374,8 @@ func (p *Process) signalTreeLocked(sig syscall.Signal) {
 // the child has them.
 type pipes struct {
 	stdinR           *os.File // nil: /dev/null
-	stdoutR, stdoutW *os.File
-	stdoutCap        int // the stdout pipe's capacity in bytes, 0 if unknown
+	stdout           *stdoutPipe
+	stdoutW          *os.File
 	stderrR, stderrW *os.File
 }
 
@@ -391,7 +391,7 @@ const StdoutPipeSize = 1 << 20
 
 // growPipe asks for StdoutPipeSize on the pipe of f and returns the
 // capacity the pipe has then (0 if unknown). It goes through SyscallConn,
-// not Fd, so that f stays non-blocking and keeps its read deadlines.
+// not Fd, which would change the descriptor's blocking mode.
 func growPipe(f *os.File) int {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -415,10 +415,9 @@ func growPipe(f *os.File) int {
 func openPipes(stdin string) (*pipes, error) {
 	pp := &pipes{}
 	var err error
-	if pp.stdoutR, pp.stdoutW, err = os.Pipe(); err != nil {
+	if pp.stdout, pp.stdoutW, err = openStdoutPipe(); err != nil {
 		return nil, fmt.Errorf("creating stdout pipe: %w", err)
 	}
-	pp.stdoutCap = growPipe(pp.stdoutR)
 	if pp.stderrR, pp.stderrW, err = os.Pipe(); err != nil {
 		pp.closeAll()
 		return nil, fmt.Errorf("creating stderr pipe: %w", err)
@@ -452,15 +451,16 @@ func (pp *pipes) closeChildEnds() {
 }
 
 func (pp *pipes) closeParentEnds() {
-	_ = pp.stdoutR.Close()
+	_ = pp.stdout.close()
 	_ = pp.stderrR.Close()
 }
 
 func (pp *pipes) closeAll() {
 	pp.closeChildEnds()
-	for _, f := range []*os.File{pp.stdoutR, pp.stderrR} {
-		if f != nil {
-			_ = f.Close()
-		}
+	if pp.stdout != nil {
+		_ = pp.stdout.close()
+	}
+	if pp.stderrR != nil {
+		_ = pp.stderrR.Close()
 	}
 }

@@ -12,6 +12,13 @@ import (
 // cgroup exists only on Linux.
 type cgroup struct{ dir string }
 
+// stdoutPipe exists only on Linux.
+type stdoutPipe struct{ capacity int }
+
+func (s *stdoutPipe) Read([]byte) (int, error)        { return 0, errors.ErrUnsupported }
+func (s *stdoutPipe) SetReadDeadline(time.Time) error { return errors.ErrUnsupported }
+func (s *stdoutPipe) close() error                    { return nil }
+
 // Start fails: tracer processes need Linux.
 func Start(ctx context.Context, c Command) (*Process, error) {
 	return nil, fmt.Errorf("starting tracer %s: %w", c.Path, errors.ErrUnsupported)

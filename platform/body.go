@@ -23,7 +23,7 @@ func AppendChunkBody(dst []byte, trace string, no int64, data []byte) []byte {
 	dst = append(dst, `,"no":`...)
 	dst = strconv.AppendInt(dst, no, 10)
 	dst = append(dst, `,"field":"`...)
-	dst = base64.StdEncoding.AppendEncode(dst, data)
+	dst = appendBase64(dst, data)
 	return append(dst, '"', '}')
 }
 

@@ -126,6 +126,9 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		}
 		post(&startAcked{})
 	}
+	// One buffer for every chunk read back (a chunk recovered from an
+	// earlier run with a larger chunk size gets its own).
+	buf := make([]byte, 0, rt.opts.ChunkSize+spool.RecordOverhead)
 	for {
 		no := sp.Acked()
 		err := sp.Wait(ctx, no)
@@ -136,7 +139,7 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		if err != nil {
 			return fmt.Errorf("waiting for chunk %d: %w", no, err)
 		}
-		data, err := sp.Read(no)
+		data, err := sp.ReadInto(buf, no)
 		if err != nil {
 			return fmt.Errorf("reading spooled chunk %d: %w", no, err)
 		}

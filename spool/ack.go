@@ -87,7 +87,7 @@ func (s *Spool) ack(no int64) error {
 // is not known. Only Ack deletes segments and ackMu is held, so the chunk's
 // segment stays; a concurrent Close may still close it.
 func (s *Spool) hashChunk(seg *segment, e entry, no int64, prev []byte) ([]byte, error) {
-	data, err := readRecord(seg.f, int64(e.off), e.n, no)
+	data, err := readRecord(seg.f, int64(e.off), e.n, no, nil)
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return nil, ErrClosed

@@ -57,6 +57,29 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
+// BenchmarkReadInto is BenchmarkRead into one reused buffer, as the
+// sender reads.
+func BenchmarkReadInto(b *testing.B) {
+	const n = 200
+	data := bytes.Repeat([]byte("x"), benchChunk)
+	s := create(b, Options{Sync: SyncNever})
+	for range n {
+		if _, err := s.Append(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	buf := make([]byte, 0, benchChunk+RecordOverhead)
+	b.SetBytes(benchChunk)
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		if _, err := s.ReadInto(buf, i%n); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkSend is the whole life of a 50 KiB chunk under the default
 // policy: Append, Read, Ack (which reads it once more for the hash and
 // writes a state slot).

@@ -13,12 +13,20 @@ import (
 // against the record's checksum. Chunks below Acked may already be gone.
 // It may wrap ErrNotFound, ErrCorrupt, ErrClosed or an I/O error.
 func (s *Spool) Read(no int64) ([]byte, error) {
+	return s.ReadInto(nil, no)
+}
+
+// ReadInto is Read into buf's storage when its capacity holds the chunk
+// plus RecordOverhead bytes, so that a sender reuses one buffer for every
+// chunk (pass the same buf each time, not the result); the result is valid
+// until buf is used again. A smaller buf is not used.
+func (s *Spool) ReadInto(buf []byte, no int64) ([]byte, error) {
 	s.mu.Lock()
 	seg, e, err := s.locate(no)
 	s.mu.Unlock()
 	if err == nil {
 		var data []byte
-		if data, err = readRecord(seg.f, int64(e.off), e.n, no); err == nil {
+		if data, err = readRecord(seg.f, int64(e.off), e.n, no, buf); err == nil {
 			return data, nil
 		}
 		if errors.Is(err, os.ErrClosed) {
@@ -33,6 +41,10 @@ func (s *Spool) Read(no int64) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("reading chunk %d from spool %s: %w", no, s.dir, err)
 }
+
+// RecordOverhead is how many bytes beyond a chunk's length ReadInto needs
+// in its buffer: the record header, read and checked with the data.
+const RecordOverhead = recordHeaderSize
 
 // locate finds chunk no's segment and index entry. Callers hold s.mu.
 func (s *Spool) locate(no int64) (*segment, entry, error) {

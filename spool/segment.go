@@ -53,9 +53,14 @@ func createSegment(dir string, h segmentHeader, sync bool) (*segment, error) {
 	return &segment{first: h.first, path: path, f: f, size: segmentHeaderSize}, nil
 }
 
-// readRecord reads and verifies chunk no's record at off in f.
-func readRecord(f *os.File, off int64, n uint32, no int64) ([]byte, error) {
-	buf := make([]byte, recordHeaderSize+int(n))
+// readRecord reads and verifies chunk no's record at off in f, into buf
+// when it is large enough.
+func readRecord(f *os.File, off int64, n uint32, no int64, buf []byte) ([]byte, error) {
+	if size := recordHeaderSize + int(n); cap(buf) >= size {
+		buf = buf[:size]
+	} else {
+		buf = make([]byte, size)
+	}
 	if _, err := f.ReadAt(buf, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("record of chunk %d cut short: %w", no, ErrCorrupt)

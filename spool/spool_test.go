@@ -531,3 +531,32 @@ func TestSHA256AcrossReopen(t *testing.T) {
 	ackRange(t, s3, 55, 60)
 	checkState(t, s3, 60, 60)
 }
+
+// TestReadInto: ReadInto returns each chunk's bytes, in the buffer given
+// when it is large enough (and in a new one otherwise).
+func TestReadInto(t *testing.T) {
+	s := create(t, Options{Sync: SyncNever})
+	chunks := [][]byte{[]byte("first\n"), bytes.Repeat([]byte("second line\n"), 100), []byte("3\n")}
+	for _, c := range chunks {
+		if _, err := s.Append(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 0, 256+RecordOverhead)
+	for no, want := range chunks {
+		got, err := s.ReadInto(buf, int64(no))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("chunk %d = %q, want %q", no, got, want)
+		}
+		inBuf := len(want)+RecordOverhead <= cap(buf)
+		if shared := &buf[:cap(buf)][cap(buf)-1] == &got[:cap(got)][cap(got)-1]; shared != inBuf {
+			t.Errorf("chunk %d (%d bytes): read into the given buffer %v, want %v", no, len(want), shared, inBuf)
+		}
+	}
+	if _, err := s.ReadInto(buf, 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ReadInto past the end: %v, want ErrNotFound", err)
+	}
+}

@@ -14,17 +14,23 @@ import (
 // readSize is how much the pump asks the pipe for at once.
 const readSize = 64 << 10
 
-// gatherWait is how long the pump lets a tracer's output collect in the
-// pipe after a read that emptied it, before it reads again. bpftrace writes
-// one line (about 140 bytes) per event; read at once, every line would cost
-// a read, a staging write and a wake-up of the reader. After a 2 ms wait a
-// read takes all the lines written meanwhile. The wait is scaled down to
-// the pipe's capacity (tracer.StdoutPipeSize is 1 MiB; 2 ms of output fills
-// it only above 500 MB/s, far beyond what a tracer prints), it never delays
-// a flush (it ends at the flush deadline), and output not yet read is the
-// tracer's, in the pipe: only bytes read are staged and promised. A
-// constant, not a configuration key: it trades nothing a user chooses.
-const gatherWait = 2 * time.Millisecond
+// gatherWait is how long at most the pump lets a tracer's output collect in
+// the pipe after a read that did not fill its buffer, before it reads
+// again. bpftrace writes one line (about 140 bytes) per event; read at
+// once, every line would cost a read, a staging write and a wake-up of the
+// reader, and even a read per millisecond costs the scheduler more than the
+// bytes. So the pump waits, after a short read, for about as long as the
+// last rate of output takes to fill a read (readSize), at most gatherWait.
+// The wait is scaled down to the pipe's capacity (tracer.StdoutPipeSize is
+// 1 MiB: 10 ms of output fills it only above 100 MB/s, several times what
+// bpftrace prints writing a line per event, so the tracer does not block),
+// it never delays a flush: it ends at the flush deadline, lasts at most a
+// quarter of the flush interval, and bytes read after a wait count as
+// having arrived when the wait began, so the flush interval holds from the
+// moment the tracer wrote them. Output not yet read is the tracer's, in
+// the pipe: only bytes read are staged and promised. A constant, not a
+// configuration key: it trades nothing a user chooses.
+const gatherWait = 10 * time.Millisecond
 
 // reportEvery is how often at most the pump tells the actor how many bytes
 // it read and how many events the tracer reported lost (*chunkSpooled).
@@ -48,8 +54,7 @@ type deadliner interface {
 // (the actor stops the trace) and reads on, the writer counting the rest as
 // dropped, so the tracer is not blocked.
 //
-// After a read that emptied the pipe the pump waits gatherWait (scaled to
-// the pipe's capacity, ended by the flush deadline) so that the next read
+// After a short read the pump waits (see gatherWait) so that the next read
 // takes many lines at once; bytes read and events lost are reported to the
 // actor at most every reportEvery, and exactly when the pump ends.
 //
@@ -73,8 +78,8 @@ func gatherFor(capacity int) time.Duration {
 	return time.Duration(int64(gatherWait) * int64(min(capacity, tracer.StdoutPipeSize)) / tracer.StdoutPipeSize)
 }
 
-// pumpFrom is pump reading out, waiting gather after a read that did not
-// fill its buffer.
+// pumpFrom is pump reading out, waiting at most gather after a read that
+// did not fill its buffer.
 func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather time.Duration, notices bool, post func(interface{})) error {
 	log := rt.log.With("trace_path", path)
 	dl, _ := out.(deadliner)
@@ -83,6 +88,7 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 		gather = 0 // nothing would end a wait at the flush deadline
 	}
 	flushEvery := rt.opts.FlushInterval
+	gather = min(gather, flushEvery/4)
 	w := spool.NewWriter(sp, rt.opts.ChunkSize)
 	if err := w.StagingErr(); err != nil {
 		log.Error("staging tracer output: output read but not yet chunked is lost if the endpoint crashes", "err", err)
@@ -129,6 +135,8 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 	}
 	var deadline time.Time // the read deadline set, valid while deadlineSet
 	deadlineSet := false
+	lastRead := time.Now()    // when the last read returned
+	var waitedSince time.Time // when the wait before this read began (zero: no wait)
 	for {
 		if dl != nil {
 			d := flushAt()
@@ -146,7 +154,15 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 		// plus a read per trace.
 		space := w.Space(readSize + slack)
 		n, err := out.Read(space[slack:])
+		now := time.Now()
+		sinceRead := now.Sub(lastRead) // the time the bytes read took to arrive
+		lastRead = now
+		since := now // the earliest the bytes read can have arrived
+		if !waitedSince.IsZero() {
+			since = waitedSince
+		}
 		if n > 0 {
+			waitedSince = time.Time{}
 			keep, lost := n, int64(0)
 			if filter != nil {
 				before := filter.Lost
@@ -154,7 +170,7 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 				lost = filter.Lost - before
 			}
 			before := sp.Bytes()
-			werr := w.Commit(keep)
+			werr := w.CommitSince(keep, since)
 			pendRead += int64(n)
 			pendLost += lost
 			rt.opts.hooks.checkpoint(wPump, path)
@@ -167,12 +183,19 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 		case err == nil:
 			if n < readSize && gather > 0 {
 				// The pipe is empty: let the tracer's next lines
-				// collect in it, but never past a flush.
+				// collect in it, for about as long as the last rate
+				// takes to fill a read, but never past a flush.
 				wait := gather
+				if n > 0 && sinceRead > 0 {
+					wait = min(wait, time.Duration(int64(sinceRead)*readSize/int64(n)))
+				}
 				if f := flushAt(); !f.IsZero() {
 					wait = min(wait, time.Until(f))
 				}
 				if wait > 0 {
+					if waitedSince.IsZero() {
+						waitedSince = now
+					}
 					time.Sleep(wait)
 				}
 			}

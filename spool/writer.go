@@ -75,7 +75,12 @@ func (w *Writer) Space(n int) []byte {
 }
 
 // Commit takes the first n bytes of the last Space as written: like Write.
-func (w *Writer) Commit(n int) error {
+func (w *Writer) Commit(n int) error { return w.CommitSince(n, time.Now()) }
+
+// CommitSince is Commit for bytes that may have arrived as early as since
+// (a reader that let output gather in a pipe before reading it): the
+// flush deadline of Oldest counts from since, not from now.
+func (w *Writer) CommitSince(n int, since time.Time) error {
 	p := w.buf[len(w.buf) : len(w.buf)+n]
 	if w.failed != nil {
 		w.dropped += int64(n)
@@ -88,10 +93,10 @@ func (w *Writer) Commit(n int) error {
 		}
 	}
 	if len(w.buf) == 0 {
-		w.oldest = time.Now()
+		w.oldest = since
 	}
 	w.buf = w.buf[:len(w.buf)+n]
-	return w.emit(false)
+	return w.emit(false, since)
 }
 
 // Flush cuts and appends everything held, also a short chunk.
@@ -99,7 +104,7 @@ func (w *Writer) Flush() error {
 	if w.failed != nil {
 		return w.failed
 	}
-	return w.emit(true)
+	return w.emit(true, time.Now())
 }
 
 // Buffered returns how many bytes are held, not yet cut.
@@ -137,7 +142,9 @@ func (w *Writer) Abandon() {
 	}
 }
 
-func (w *Writer) emit(flush bool) error {
+// emit appends every chunk the held bytes make; what is left arrived at the
+// earliest at since.
+func (w *Writer) emit(flush bool, since time.Time) error {
 	for {
 		n := cut(w.buf, w.size, flush)
 		if n == 0 {
@@ -151,7 +158,7 @@ func (w *Writer) emit(flush bool) error {
 			return err
 		}
 		w.buf = w.buf[:copy(w.buf, w.buf[n:])]
-		w.oldest = time.Now()
+		w.oldest = since
 		if w.st != nil {
 			var err error
 			if w.st, err = w.st.compact(w.sp.Bytes(), w.buf); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // spooled returns the concatenated chunks of s.
@@ -111,5 +112,41 @@ func TestRecoverStaged(t *testing.T) {
 	n, err := RecoverStaged(s, 8)
 	if err != nil || n != 7 || string(spooled(t, s)) != "aa\nbbbb" || !s.Sealed() {
 		t.Errorf("RecoverStaged = %d, %v; spool %q sealed %v", n, err, spooled(t, s), s.Sealed())
+	}
+}
+
+// TestWriterCommitSince: bytes committed as arrived since an earlier time
+// date the held bytes' Oldest from then (a flush is due earlier), also
+// for what is left after a cut; held bytes keep their first time.
+func TestWriterCommitSince(t *testing.T) {
+	s := create(t, Options{Sync: SyncNever})
+	w := NewWriter(s, 16)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	commit := func(p string, since time.Time) {
+		t.Helper()
+		copy(w.Space(len(p)), p)
+		if err := w.CommitSince(len(p), since); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("abc", t0)
+	if !w.Oldest().Equal(t0) {
+		t.Errorf("Oldest() = %v, want %v", w.Oldest(), t0)
+	}
+	commit("def", t0.Add(time.Second)) // held: keeps the first time
+	if !w.Oldest().Equal(t0) {
+		t.Errorf("Oldest() after a second commit = %v, want %v", w.Oldest(), t0)
+	}
+	t1 := t0.Add(2 * time.Second)
+	commit("ghijklmnopqr\nstu", t1) // 22 bytes held: a 16-byte chunk is cut
+	if s.Next() == 0 || w.Buffered() == 0 || !w.Oldest().Equal(t1) {
+		t.Errorf("after a cut: %d chunks, %d bytes held since %v; want a chunk and the rest held since %v",
+			s.Next(), w.Buffered(), w.Oldest(), t1)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(spooled(t, s)); got != "abcdefghijklmnopqr\nstu" {
+		t.Errorf("spooled %q", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
+	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 )
 
@@ -203,6 +204,63 @@ func TestPumpPanicInGatheredBatch(t *testing.T) {
 			waitFor(t, func() bool { return obs.read.Load() >= int64(len(rec.Data)) })
 			if got := obs.read.Load(); got != int64(len(rec.Data)) {
 				t.Errorf("bytes read counted %d, want %d", got, len(rec.Data))
+			}
+		})
+	}
+}
+
+// TestPipelinedSenderOrderAndRetry: the sender encodes chunk n+1 while n
+// is in flight; with the platform refusing requests (503) it
+// (twice after every fifth chunk) still delivers every chunk once, in
+// order, each resent with the same bytes (platformtest reports a gap, a reordering or a resend with other
+// bytes as a violation), and the sender panicking after an accepted chunk
+// resumes from the spool.
+func TestPipelinedSenderOrderAndRetry(t *testing.T) {
+	for _, panicAt := range []int{0, 4} {
+		t.Run(fmt.Sprintf("panic at %d", panicAt), func(t *testing.T) {
+			f := &faultAt{n: panicAt}
+			var p *platformtest.Platform
+			var acks atomic.Int64
+			hooks := &testHooks{onCheckpoint: func(worker, path string) {
+				if worker != wSender {
+					return
+				}
+				if n := acks.Add(1); n%5 == 0 {
+					p.FailNext(2, 503) // the next chunk (already encoded) is refused twice
+				}
+				if panicAt > 0 && f.hit() {
+					panic("injected fault in the sender")
+				}
+			}}
+			rt, pl, _ := newTestRuntime(t, func(o *Options) { o.hooks, o.CgroupParent, o.ChunkSize = hooks, "-", 4<<10 })
+			p = pl
+			if _, ok := rt.opts.Submitter.(chunkPreparer); !ok {
+				t.Fatal("the test's submitter does not prepare chunks: the pipelined sender is not used")
+			}
+			const size = 256 << 10
+			ctx := context.Background()
+			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("flood %d", size)), Lasting: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			defer cancel()
+			rec, err := p.WaitFinished(wctx, started.FilePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := bytes.Split(bytes.TrimSuffix(rec.Data, []byte("\n")), []byte("\n"))
+			for i, l := range lines {
+				var v struct{ Seq int }
+				if err := json.Unmarshal(l, &v); err != nil || v.Seq != i {
+					t.Fatalf("line %d is %.60q (%v), want seq %d", i, l, err, i)
+				}
+			}
+			if len(rec.Data) < size || rec.Finished.Chunks != rec.ChunkCount || rec.Finished.SHA256 != rec.SHA256 {
+				t.Errorf("platform holds %d bytes in %d chunks; finished %+v", len(rec.Data), rec.ChunkCount, rec.Finished)
+			}
+			if panicAt > 0 && !f.wasFired() {
+				t.Error("the fault was never injected")
 			}
 		})
 	}

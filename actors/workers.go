@@ -116,6 +116,10 @@ func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, 
 // spool is sealed and every chunk delivered. A restarted sender resumes at
 // the spool's acknowledged position: at most one chunk is sent again, with
 // the same bytes.
+//
+// With a Submitter that prepares chunks (platform.Client), the next chunk
+// is read from the spool and encoded while the one before is in flight
+// (sendPipelined): still one request at a time, strictly in order.
 func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, started bool, post func(interface{})) error {
 	sub := rt.opts.Submitter
 	// An acknowledged chunk means the start was acknowledged before it; a
@@ -125,6 +129,9 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 			return fmt.Errorf("submitting start: %w", err)
 		}
 		post(&startAcked{})
+	}
+	if p, ok := sub.(chunkPreparer); ok {
+		return sendPipelined(ctx, rt, path, sp, p, post)
 	}
 	// One buffer for every chunk read back (a chunk recovered from an
 	// earlier run with a larger chunk size gets its own).
@@ -146,12 +153,123 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		if err := sub.Chunk(ctx, path, no, data); err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", no, err)
 		}
-		rt.opts.hooks.checkpoint(wSender, path)
-		if err := sp.Ack(no); err != nil {
-			return fmt.Errorf("recording acknowledgement of chunk %d: %w", no, err)
+		if err := acked(rt, path, sp, no, int64(len(data)), post); err != nil {
+			return err
 		}
-		post(&chunkAcked{no: no, bytes: int64(len(data))})
 	}
+}
+
+// chunkPreparer is a Submitter that encodes a chunk's request ahead of
+// sending it (platform.Client does).
+type chunkPreparer interface {
+	PrepareChunk(trace string, no int64, data []byte) *platform.PreparedChunk
+	SendChunk(ctx context.Context, c *platform.PreparedChunk) error
+}
+
+// prepared is one chunk the sender's reader has read and encoded, or how
+// the reader ended (eof: the spool is sealed and every chunk was read).
+type prepared struct {
+	no    int64
+	bytes int64
+	chunk *platform.PreparedChunk
+	eof   bool
+	err   error
+}
+
+// sendPipelined is send's chunk loop with a reader goroutine, owned by it,
+// that reads and encodes chunk n+1 while chunk n is in flight: at most one
+// chunk waits encoded, one request is in flight, and chunks are sent and
+// acknowledged strictly in order. The reader's panic or error ends the
+// sender with that error (the actor starts it again from the spool).
+func sendPipelined(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, sub chunkPreparer, post func(interface{})) error {
+	rctx, cancel := context.WithCancel(ctx)
+	ready := make(chan prepared) // unbuffered: one chunk ahead at most
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ready)
+		defer func() {
+			if p := recover(); p != nil {
+				select {
+				case ready <- prepared{err: fmt.Errorf("panic reading chunks: %v", p)}:
+				case <-rctx.Done():
+				}
+			}
+		}()
+		readChunks(rctx, rt, path, sp, sub, ready)
+	}()
+	defer func() {
+		cancel()
+		for r := range ready { // until the reader has returned
+			if r.chunk != nil {
+				r.chunk.Release()
+			}
+		}
+		<-done
+	}()
+	for r := range ready {
+		switch {
+		case r.err != nil:
+			return r.err
+		case r.eof:
+			post(&allAcked{})
+			return nil
+		}
+		if err := sub.SendChunk(ctx, r.chunk); err != nil {
+			return fmt.Errorf("submitting chunk %d: %w", r.no, err)
+		}
+		if err := acked(rt, path, sp, r.no, r.bytes, post); err != nil {
+			return err
+		}
+	}
+	return ctx.Err() // the reader stopped because ctx is done
+}
+
+// readChunks is sendPipelined's reader: from the acknowledged position on,
+// it waits for each chunk, reads it into one reused buffer, encodes it and
+// hands it over, until the spool is sealed and read (eof) or an error.
+func readChunks(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, sub chunkPreparer, ready chan<- prepared) {
+	give := func(r prepared) bool {
+		select {
+		case ready <- r:
+			return true
+		case <-ctx.Done():
+			if r.chunk != nil {
+				r.chunk.Release()
+			}
+			return false
+		}
+	}
+	buf := make([]byte, 0, rt.opts.ChunkSize+spool.RecordOverhead)
+	for no := sp.Acked(); ; no++ {
+		err := sp.Wait(ctx, no)
+		if errors.Is(err, io.EOF) {
+			give(prepared{eof: true})
+			return
+		}
+		if err != nil {
+			give(prepared{err: fmt.Errorf("waiting for chunk %d: %w", no, err)})
+			return
+		}
+		data, err := sp.ReadInto(buf, no)
+		if err != nil {
+			give(prepared{err: fmt.Errorf("reading spooled chunk %d: %w", no, err)})
+			return
+		}
+		if !give(prepared{no: no, bytes: int64(len(data)), chunk: sub.PrepareChunk(path, no, data)}) {
+			return
+		}
+	}
+}
+
+// acked records in the spool that the platform took chunk no and reports it.
+func acked(rt *Runtime, path string, sp *spool.Spool, no, n int64, post func(interface{})) error {
+	rt.opts.hooks.checkpoint(wSender, path)
+	if err := sp.Ack(no); err != nil {
+		return fmt.Errorf("recording acknowledgement of chunk %d: %w", no, err)
+	}
+	post(&chunkAcked{no: no, bytes: n})
+	return nil
 }
 
 // finish is the finisher worker: the finished message (with start first

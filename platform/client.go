@@ -128,10 +128,44 @@ func (c *Client) Start(ctx context.Context, trace string) error {
 // the error wraps ctx.Err() and the last attempt's error. data is not
 // retained after Chunk returns.
 func (c *Client) Chunk(ctx context.Context, trace string, no int64, data []byte) error {
+	return c.SendChunk(ctx, c.PrepareChunk(trace, no, data))
+}
+
+// PreparedChunk is a chunk's request body encoded ahead of its sending, so
+// that a sender encodes chunk n+1 while chunk n is in flight. Send it with
+// SendChunk, or Release it.
+type PreparedChunk struct {
+	trace string
+	no    int64
+	body  *sharedBody
+}
+
+// PrepareChunk encodes chunk number no of trace holding data into a request
+// body (a pooled buffer); data is not retained.
+func (c *Client) PrepareChunk(trace string, no int64, data []byte) *PreparedChunk {
 	b := c.getBuf(ChunkBodyLen(trace, len(data)))
 	*b.buf = AppendChunkBody(*b.buf, trace, no, data)
-	if err := c.send(ctx, KindChunk, trace, b); err != nil {
-		return fmt.Errorf("submitting chunk %d of %s: %w", no, trace, err)
+	return &PreparedChunk{trace: trace, no: no, body: b}
+}
+
+// Release returns an unsent chunk's buffer. Releasing twice, or after
+// SendChunk, does nothing.
+func (p *PreparedChunk) Release() {
+	if p.body != nil {
+		p.body.release()
+		p.body = nil
+	}
+}
+
+// SendChunk is Chunk for a prepared chunk, which it releases.
+func (c *Client) SendChunk(ctx context.Context, p *PreparedChunk) error {
+	b := p.body
+	if b == nil {
+		return fmt.Errorf("submitting chunk %d of %s: already sent or released", p.no, p.trace)
+	}
+	p.body = nil
+	if err := c.send(ctx, KindChunk, p.trace, b); err != nil {
+		return fmt.Errorf("submitting chunk %d of %s: %w", p.no, p.trace, err)
 	}
 	return nil
 }

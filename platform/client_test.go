@@ -478,3 +478,38 @@ func TestClientRedirects(t *testing.T) {
 	}
 	p.AssertNoViolations(t)
 }
+
+// TestPreparedChunk: a prepared chunk is sent once with the bytes Chunk
+// would send; sending it again is refused and Release after sending does
+// nothing.
+func TestPreparedChunk(t *testing.T) {
+	p := platformtest.New(t, testUUID, testSecret)
+	c, err := New(p.URL(), testHeader(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	const trace = "/tmp/prepared.trace"
+	if err := c.Start(ctx, trace); err != nil {
+		t.Fatal(err)
+	}
+	first := c.PrepareChunk(trace, 0, []byte("one\n"))
+	second := c.PrepareChunk(trace, 1, []byte("two\n")) // encoded while the first is not sent yet
+	unsent := c.PrepareChunk(trace, 2, []byte("never\n"))
+	for _, pc := range []*PreparedChunk{first, second} {
+		if err := c.SendChunk(ctx, pc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unsent.Release()
+	unsent.Release()
+	first.Release()
+	if err := c.SendChunk(ctx, first); err == nil {
+		t.Error("a prepared chunk was sent twice")
+	}
+	if got := string(p.Trace(trace).Data); got != "one\ntwo\n" {
+		t.Errorf("platform holds %q", got)
+	}
+	p.AssertNoViolations(t)
+}

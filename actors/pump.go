@@ -34,7 +34,7 @@ type deadliner interface {
 // events") so that every line the platform gets is one JSON object; the
 // events bpftrace reports lost are counted in *chunkSpooled. bytesRead
 // counts what was read, the spool what is delivered.
-func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notices bool, post func(interface{})) error {
+func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bool, post func(interface{})) error {
 	log := rt.log.With("trace_path", path)
 	out := proc.Stdout()
 	dl, _ := out.(deadliner)

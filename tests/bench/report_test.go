@@ -60,6 +60,7 @@ var sections = []struct {
 	{"submit", "3. Submission throughput", benchSubmit},
 	{"scale", "4. Scale: concurrent traces", benchScale},
 	{"start", "5. Start latency", benchStart},
+	{"native", "6. Native BPF engine", benchNative},
 }
 
 // TestBenchReport runs every section and writes the report to BENCH_OUT

@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer/native"
 )
 
 // nativeWay is one way of the native section: an overheadWay (run times by
@@ -105,6 +108,10 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 	}{{"events", nativeEventsTarget}, {"calls", nativeCallsTarget}, {"summary", nativeSummaryTarget}} {
 		ways = append(ways, &nativeWay{overheadWay: overheadWay{Name: "native, mode " + m.mode, Target: m.target}, Mode: m.mode})
 	}
+	// The engine alone, in this process with its output discarded: what
+	// the engine costs without the endpoint's spool and delivery.
+	alone := &nativeWay{overheadWay: overheadWay{Name: "native engine alone, mode events (in process, output discarded)"}, Mode: "events"}
+	ways = append(ways, alone)
 	tick := clockTick()
 	for rep := 0; rep < overheadReps; rep++ {
 		for _, w := range ways {
@@ -117,6 +124,13 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 				var tr tracedRun
 				tr, err = runUnderBpftrace(bpftrace, floorScript, bin, nil)
 				d = tr.Took
+			case alone:
+				var nr nativeRun
+				nr, err = runNativeAlone(bin)
+				d = nr.Took
+				w.CPU += nr.CPU
+				w.Lost += nr.Lost
+				w.Events += 2 * overheadCalls
 			case toFile:
 				var fr fileRun
 				fr, err = runBpftraceToFile(bpftrace, eventsScript, bin, filepath.Join(dir, "events.out"))
@@ -280,6 +294,49 @@ func runBpftraceToFile(bpftrace, script, bin, out string) (fileRun, error) {
 		}
 	}
 	return res, err
+}
+
+// runNativeAlone runs the program under a native trace started in this
+// process (mode events, default ring buffer), its output read and
+// discarded; CPU is this process's utime+stime from just before the
+// program starts until the trace has ended and released everything.
+func runNativeAlone(bin string) (nativeRun, error) {
+	var res nativeRun
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tr, err := native.Start(ctx, native.Spec{Process: bin, Functions: []string{"f"}, Mode: messages.ModeEvents})
+	if err != nil {
+		return res, err
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, tr.Output())
+		read <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cpu0 := selfCPU()
+	res.Took, err = runTraced(bin)
+	tr.Stop()
+	rerr := <-read
+	r, werr := tr.Wait()
+	res.CPU = selfCPU() - cpu0
+	res.Lost = int64(r.LostEvents)
+	if err == nil {
+		err = errors.Join(rerr, werr)
+	}
+	if err == nil && r.Records+r.LostEvents != 2*overheadCalls {
+		err = fmt.Errorf("%d records read and %d lost, want %d in all", r.Records, r.LostEvents, 2*overheadCalls)
+	}
+	return res, err
+}
+
+// selfCPU is this process's utime+stime.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // nativeRun is one run of the program under the native engine.

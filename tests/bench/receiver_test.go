@@ -248,8 +248,8 @@ func (c counters) sub(b counters) counters {
 
 // perfEventFDs counts pid's open perf event descriptors
 // (anon_inode:[perf_event]): bpftrace 0.17 opens one per online CPU for its
-// output buffer, then one per uprobe, uretprobe, interval, BEGIN and END
-// probe as it attaches it.
+// output buffer, then one per uprobe, uretprobe and interval probe as it
+// attaches it (BEGIN and END are run without one).
 func perfEventFDs(pid int) int {
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	n := 0
@@ -278,13 +278,13 @@ func waitPerfFDs(ctx context.Context, pid, want int) error {
 	}
 }
 
-// scriptProbes counts the probes of a bpftrace script: the lines that open
-// one (uprobe, uretprobe, interval, BEGIN, END), each attached as one perf
-// event.
+// scriptProbes counts the probes of a bpftrace script that bpftrace 0.17
+// attaches as a perf event each: the lines that open a uprobe, uretprobe or
+// interval probe.
 func scriptProbes(script []byte) int {
 	n := 0
 	for _, l := range strings.Split(string(script), "\n") {
-		for _, p := range []string{"uprobe:", "uretprobe:", "interval:", "BEGIN", "END"} {
+		for _, p := range []string{"uprobe:", "uretprobe:", "interval:"} {
 			if strings.HasPrefix(l, p) {
 				n++
 				break

@@ -84,8 +84,7 @@ func benchThrough(t *testing.T, env *benchEnv, s *section) {
 		"/trace/start with that mode, delivering to a `platformtest` receiver in a process of its own on loopback (it checks the "+
 		"protocol and keeps the bytes; the reference receiver `lambda-endpoint receive` costs about four times its CPU per GB, see "+
 		"section 7, which on this 2-core host would take CPU from the traced program during the run). The program starts once the tracer has attached: when its process holds one perf "+
-		"event descriptor per online CPU (the output buffers) plus one per probe of the script (uprobe, uretprobe, interval, "+
-		"BEGIN/END), read from /proc/PID/fd; no fixed sleep. After the program, the tracer's output must be quiet for %s "+
+		"event descriptor per online CPU (the output buffers) plus one per uprobe, uretprobe and interval probe of the script, read from /proc/PID/fd; no fixed sleep. After the program, the tracer's output must be quiet for %s "+
 		"(file size, or the endpoint's bytesRead), then bpftrace gets SIGINT (by hand) or POST /trace/kill (endpoint), and the "+
 		"endpoint's run ends when the receiver has the finished message. %d rounds, the ways interleaved in each round; values "+
 		"are medians, ratios the medians of the per-round ratios. CPU is utime+stime from /proc/PID/stat, from just before the "+
@@ -230,8 +229,12 @@ func reportThrough(s *section, ways []*throughWay, floor *throughWay) {
 					cpuGB, rcpuGB = append(cpuGB, x.EndpointCPU.Seconds()/gb), append(rcpuGB, x.ReceiverCPU.Seconds()/gb)
 				}
 			}
-			sys += fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.1f | %.1f |\n", w.Name, medianFloat(rd), medianFloat(wr), medianFloat(cs),
-				medianFloat(cpuGB), medianFloat(rcpuGB))
+			if medianOf(w, func(r throughRun) time.Duration { return time.Duration(r.Bytes) }) < 1e6 {
+				sys += fmt.Sprintf("| %s | (under 1 MB of output: not meaningful per MB) | | | | |\n", w.Name)
+			} else {
+				sys += fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.1f | %.1f |\n", w.Name, medianFloat(rd), medianFloat(wr), medianFloat(cs),
+					medianFloat(cpuGB), medianFloat(rcpuGB))
+			}
 		}
 		s.note("%s: run times %s.", w.Name, fmtDurs(runsOf(w)))
 	}

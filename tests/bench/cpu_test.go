@@ -144,7 +144,7 @@ func cpuDeliver(e *endpoint, recv receiver, id, n int64, tick time.Duration) (cp
 		case <-ctx.Done():
 			_ = e.kill(st.FilePath)
 			return r, fmt.Errorf("the receiver holds %d of %d bytes: %w", recv.OutSize(st.FilePath), n, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	r.Took = time.Since(t0)

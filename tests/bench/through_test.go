@@ -192,7 +192,6 @@ func reportThrough(s *section, ways []*throughWay, floor *throughWay) {
 		switch w.Kind {
 		case kindFloor:
 			r.Baseline, r.Ratio = "", math.NaN()
-			xFile = math.NaN()
 		case kindByHand:
 			xFile = 1
 		case kindEndpoint:

@@ -63,6 +63,8 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 		"(write-like), context switches summed over /proc/PID/task/*/status. %d runs of each, interleaved; medians. GB = 10^9 "+
 		"bytes, MB = 10^6.", submitChunk, cpuPacedRate, cpuReps)
 	tick := clockTick()
+	load0 := loadAvg()
+	defer func() { s.note("Load average (1, 5, 15 min) before the runs: %s; after: %s.", load0, loadAvg()) }()
 	recv, ref := startPlatformProc(t, true), startReceiver(t, env)
 	e := startEndpoint(t, env, endpointOptions{PlatformURL: recv.URL()})
 	eRef := startEndpoint(t, env, endpointOptions{PlatformURL: ref.URL()})

@@ -63,6 +63,8 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 		"(write-like), context switches summed over /proc/PID/task/*/status. %d runs of each, interleaved; medians. GB = 10^9 "+
 		"bytes, MB = 10^6.", submitChunk, cpuPacedRate, cpuReps)
 	tick := clockTick()
+	load0 := loadAvg()
+	defer func() { s.note("Load average (1, 5, 15 min) before the runs: %s; after: %s.", load0, loadAvg()) }()
 	recv, ref := startPlatformProc(t, true), startReceiver(t, env)
 	e := startEndpoint(t, env, endpointOptions{PlatformURL: recv.URL()})
 	eRef := startEndpoint(t, env, endpointOptions{PlatformURL: ref.URL()})
@@ -144,7 +146,7 @@ func cpuDeliver(e *endpoint, recv receiver, id, n int64, tick time.Duration) (cp
 		case <-ctx.Done():
 			_ = e.kill(st.FilePath)
 			return r, fmt.Errorf("the receiver holds %d of %d bytes: %w", recv.OutSize(st.FilePath), n, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	r.Took = time.Since(t0)

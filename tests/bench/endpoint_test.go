@@ -53,9 +53,9 @@ func startEndpoint(t *testing.T, env *benchEnv, o endpointOptions) *endpoint {
 		o.BPFPath = env.FakeBin
 	}
 	if !strings.Contains(o.Extra, "bpf-env-allow") {
-		// The fake tracer's mode comes from the template's environment,
-		// which the allow-list must admit.
-		o.Extra = "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\n" + o.Extra
+		// The fake tracer's mode (and testdata/burst.sh's settings) come
+		// from the template's environment, which the allow-list must admit.
+		o.Extra = "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\", \"BPFTRACE_BENCH_*=any\"]\n" + o.Extra
 	}
 	cfg := fmt.Sprintf(`[server]
 listen = %q

@@ -195,22 +195,19 @@ func (r *receiverProc) Remove(path string) {
 
 // counters are a process's cumulative counters from /proc.
 type counters struct {
-	CPU    time.Duration // utime+stime of the process (its threads, dead ones too; not its children)
-	SysR   int64         // read-like syscalls (/proc/PID/io syscr)
-	SysW   int64         // write-like syscalls (syscw)
-	CtxSw  int64         // voluntary+involuntary context switches of its live threads
-	Errors []string
+	CPU   time.Duration // utime+stime of the process (its threads, dead ones too; not its children)
+	SysR  int64         // read-like syscalls (/proc/PID/io syscr)
+	SysW  int64         // write-like syscalls (syscw)
+	CtxSw int64         // voluntary+involuntary context switches of its live threads
 }
 
-// readCounters samples pid's counters. /proc/PID/io takes in a child's
-// counters when the child is reaped, so a delta is the process's own only
-// while its children live.
+// readCounters samples pid's counters (zero where /proc cannot be read: a
+// process of the bench's own, so only when it has ended). /proc/PID/io takes
+// in a child's counters when the child is reaped, so a delta is the
+// process's own only while its children live.
 func readCounters(pid int, tick time.Duration) counters {
 	var c counters
-	var err error
-	if c.CPU, err = cpuTime(pid, tick); err != nil {
-		c.Errors = append(c.Errors, err.Error())
-	}
+	c.CPU, _ = cpuTime(pid, tick)
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			k, v, _ := strings.Cut(l, ":")
@@ -222,8 +219,6 @@ func readCounters(pid int, tick time.Duration) counters {
 				c.SysW = n
 			}
 		}
-	} else {
-		c.Errors = append(c.Errors, err.Error())
 	}
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	for _, task := range tasks {

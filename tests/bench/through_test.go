@@ -67,6 +67,7 @@ type throughRun struct {
 	ReceiverCPU time.Duration // receiver process, same interval
 	Sys         counters      // endpoint syscalls from before the run until the output was delivered (tracer alive)
 	SysBytes    int64         // bytes the endpoint had read by then
+	Finish      string        // through the endpoint: the finished message's reason and code
 }
 
 // inProcess reports whether the engine runs inside the endpoint (no tracer
@@ -135,6 +136,8 @@ func benchThrough(t *testing.T, env *benchEnv, s *section) {
 		}
 	}
 
+	load0 := loadAvg()
+	defer func() { s.note("Load average (1, 5, 15 min) before the runs: %s; after: %s.", load0, loadAvg()) }()
 	recv := startPlatformProc(t, false)
 	e := startEndpoint(t, env, endpointOptions{PlatformURL: recv.URL(), BPFPath: bpftrace})
 	id := e.putTemplate(bin, []string{"f"})
@@ -160,8 +163,8 @@ func benchThrough(t *testing.T, env *benchEnv, s *section) {
 				continue
 			}
 			w.ByRnd[rnd] = r
-			t.Logf("%s round %d: %s, %d lines, %d lost, endpoint CPU %s, receiver CPU %s",
-				w.Name, rnd+1, fmtDur(r.Took), r.Lines, r.Lost, fmtDur(r.EndpointCPU), fmtDur(r.ReceiverCPU))
+			t.Logf("%s round %d: %s, %d lines, %d lost, endpoint CPU %s, receiver CPU %s %s",
+				w.Name, rnd+1, fmtDur(r.Took), r.Lines, r.Lost, fmtDur(r.EndpointCPU), fmtDur(r.ReceiverCPU), r.Finish)
 		}
 	}
 	reportThrough(s, ways, floor)
@@ -192,7 +195,6 @@ func reportThrough(s *section, ways []*throughWay, floor *throughWay) {
 		switch w.Kind {
 		case kindFloor:
 			r.Baseline, r.Ratio = "", math.NaN()
-			xFile = math.NaN()
 		case kindByHand:
 			xFile = 1
 		case kindEndpoint:
@@ -237,6 +239,16 @@ func reportThrough(s *section, ways []*throughWay, floor *throughWay) {
 			}
 		}
 		s.note("%s: run times %s.", w.Name, fmtDurs(runsOf(w)))
+		if w.Kind == kindEndpoint && w.Base != nil {
+			for rnd := 0; rnd < throughRounds; rnd++ {
+				x, ok := w.ByRnd[rnd]
+				b, bok := w.Base.ByRnd[rnd]
+				if ok && bok && x.Lines+x.Lost < b.Lines+b.Lost {
+					s.note("**%s, round %d delivered fewer lines than bpftrace printed by hand** (%d + %d lost against %d + %d lost) %s.",
+						w.Name, rnd+1, x.Lines, x.Lost, b.Lines, b.Lost, x.Finish)
+				}
+			}
+		}
 	}
 	s.Extra = append(s.Extra, tb, sys)
 	s.note("Lost events are what bpftrace reported dropped (\"Lost N events\": its perf ring buffer, %s pages per CPU, "+
@@ -449,6 +461,7 @@ func runThroughEndpoint(ctx context.Context, e *endpoint, recv receiver, w *thro
 	e1, r1 := readCounters(e.PID(), tick), readCounters(recv.PID(), tick)
 	res.EndpointCPU, res.ReceiverCPU = e1.CPU-e0.CPU, r1.CPU-r0.CPU
 	res.Bytes, res.Lost = recv.OutSize(st.FilePath), fin.LostEvents
+	res.Finish = fmt.Sprintf("(finished: %s, code %d)", fin.Reason, fin.Code)
 	if res.Bytes != fin.Bytes {
 		return res, fmt.Errorf("the receiver holds %d bytes, the finished message says %d", res.Bytes, fin.Bytes)
 	}

@@ -106,7 +106,7 @@ func (r *traceRun) finished(fin platform.Finish) messages.TraceFinished {
 func (r *traceRun) runRecord(state string) persistence.Run {
 	rec := persistence.Run{
 		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
-		Mode: r.meta.Mode, Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
+		Mode: r.meta.Mode, Engine: r.meta.engine(), Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
 		State: state, Reason: r.stopReason,
 		BytesRead:   r.bytesRead,
 		ChunksSent:  r.chunksAcked,

@@ -36,6 +36,10 @@ type (
 		path     string
 		finished messages.TraceFinished
 	}
+	// traceGone: the actor of the trace at path has stopped. The registry
+	// sends it to itself on the actor's Terminated, to look at the trace
+	// again behind the messages the actor sent before it stopped.
+	traceGone struct{ path string }
 	// shutdownAll: stop every tracer and take no new traces. The sender
 	// gets *shutdownDone once no trace is left (delivered, or its actor
 	// stopped).
@@ -147,14 +151,21 @@ func (g *registry) Receive(ctx actor.Context) {
 		g.rt.publish(msg.finished)
 		g.checkShutdown(ctx)
 	case *actor.Terminated:
-		path, ok := s.paths[msg.Who.Id]
-		delete(s.paths, msg.Who.Id)
-		if _, open := s.traces[path]; ok && open {
+		// A trace actor sends traceDelivered and then stops, but the
+		// notice of its stop is a system message, which the mailbox hands
+		// over before the user messages already queued: the traceDelivered
+		// may still be waiting. traceGone, queued behind it, decides.
+		if path, ok := s.paths[msg.Who.Id]; ok {
+			delete(s.paths, msg.Who.Id)
+			ctx.Send(ctx.Self(), &traceGone{path: path})
+		}
+	case *traceGone:
+		if _, open := s.traces[msg.path]; open {
 			if !s.shuttingDown {
 				g.rt.log.Error("trace actor stopped before its trace was delivered; its spool is kept for the next start",
-					"trace_path", path)
+					"trace_path", msg.path)
 			}
-			delete(s.traces, path)
+			delete(s.traces, msg.path)
 		}
 		g.checkShutdown(ctx)
 	case *shutdownAll:

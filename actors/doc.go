@@ -18,12 +18,27 @@
 // the actor starts and that report back by message, never touching the
 // state:
 //
-//	launcher  creates the spool (fsync) and execs the tracer  -> *launched
+//	launcher  creates the spool (fsync) and execs the tracer,  -> *launched
+//	          or starts the native engine's trace
 //	pump      reads stdout, stages, cuts, appends to the spool -> *chunkSpooled, *spoolFailed, *pumpEnded
 //	waiter    collects the tracer's exit                       -> *tracerExited{exit}
 //	sender    start and each chunk, acknowledged in the spool  -> *startAcked, *chunkAcked, *allAcked
 //	recorder  writes the final state into the spool's meta     -> *finalRecorded
 //	finisher  the finished message, then removes the spool     -> *delivered
+//
+// The tracer is a tracerProc: a bpftrace or stap process (tracer.Process)
+// or a trace of the native engine (tracer/native, run in the endpoint's
+// process: see native.go). The pump reads its output, the waiter its end,
+// and stop, the watchdog and release signal it the same way for both; only
+// the launch differs, and the pump filters bpftrace's notices only for
+// bpftrace. The native engine's own goroutine (which reads its ring buffer)
+// belongs to its trace: the trace's context (cancelled when the actor
+// stops for good or the runtime shuts down) and Stop end it; a panic in it
+// is recovered by the engine, which detaches every probe, closes the
+// output and reports the panic through Wait, so the waiter's exit (code 1,
+// the panic in stderr) ends the run failed. The native trace is not
+// started again: re-attaching would lose or repeat events, while ending it
+// delivers everything read.
 //
 // After every message the actor "advances": from what is known it works out
 // the outstanding steps and makes sure the worker of each one runs. Every

@@ -63,8 +63,12 @@ type deadliner interface {
 // events") so that every line the platform gets is one JSON object; the
 // events bpftrace reports lost are counted in *chunkSpooled. bytesRead
 // counts what was read, the spool what is delivered.
-func pump(rt *Runtime, path string, sp *spool.Spool, proc *tracer.Process, notices bool, post func(interface{})) error {
-	return pumpFrom(rt, path, sp, proc.Stdout(), gatherFor(proc.StdoutCapacity()), notices, post)
+func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bool, post func(interface{})) error {
+	capacity := 0 // unknown: the native engine's output does not gather
+	if c, ok := proc.(interface{ StdoutCapacity() int }); ok {
+		capacity = c.StdoutCapacity()
+	}
+	return pumpFrom(rt, path, sp, proc.Stdout(), gatherFor(capacity), notices, post)
 }
 
 // gatherFor is the gather wait for a pipe of capacity bytes: gatherWait for

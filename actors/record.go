@@ -22,13 +22,17 @@ type RunStore = persistence.RunWriter
 // runMeta is what a run's spool remembers across endpoint restarts: the
 // spool's meta file, in JSON.
 type runMeta struct {
-	Path      string                `json:"path"`
-	Thread    int64                 `json:"thread"`
-	TraceNo   int64                 `json:"traceNo"`
-	Info      messages.TemplateInfo `json:"info"`
-	Mode      messages.Mode         `json:"mode"`
-	StartedAt time.Time             `json:"startedAt"`
-	Lasting   int64                 `json:"lasting"`
+	Path    string                `json:"path"`
+	Thread  int64                 `json:"thread"`
+	TraceNo int64                 `json:"traceNo"`
+	Info    messages.TemplateInfo `json:"info"`
+	Mode    messages.Mode         `json:"mode"`
+	// Engine runs the trace: "" for a STAP template (stap) and for spools
+	// of earlier versions (bpftrace), else messages.EngineBPFtrace or
+	// EngineNative.
+	Engine    messages.Engine `json:"engine,omitempty"`
+	StartedAt time.Time       `json:"startedAt"`
+	Lasting   int64           `json:"lasting"`
 	// StartAcked is read from spools of earlier versions only: a run whose
 	// first chunk is acknowledged has had its start acknowledged, and a
 	// start sent twice before any chunk is an accepted duplicate.
@@ -45,6 +49,15 @@ type finalState struct {
 	LostEvents int64     `json:"lostEvents,omitempty"`
 }
 
+// engine is the engine that runs the trace: what the meta says, bpftrace
+// for a BPF run of an earlier version, "" for STAP.
+func (m runMeta) engine() messages.Engine {
+	if m.Engine == "" && m.Info.TraceType == messages.BPF {
+		return messages.EngineBPFtrace
+	}
+	return m.Engine
+}
+
 // info is the RunningInfo of r now.
 func (r *traceRun) info() messages.RunningInfo {
 	info := messages.RunningInfo{
@@ -55,6 +68,7 @@ func (r *traceRun) info() messages.RunningInfo {
 		StartedAt:       r.meta.StartedAt,
 		Lasting:         r.meta.Lasting,
 		Mode:            r.meta.Mode,
+		Engine:          r.meta.engine(),
 		State:           messages.StateStarting,
 		BytesRead:       r.bytesRead,
 		BytesSubmitted:  r.bytesAcked,
@@ -92,7 +106,7 @@ func (r *traceRun) finished(fin platform.Finish) messages.TraceFinished {
 func (r *traceRun) runRecord(state string) persistence.Run {
 	rec := persistence.Run{
 		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
-		Mode: r.meta.Mode, Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
+		Mode: r.meta.Mode, Engine: r.meta.engine(), Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
 		State: state, Reason: r.stopReason,
 		BytesRead:   r.bytesRead,
 		ChunksSent:  r.chunksAcked,

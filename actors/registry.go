@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer/native"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
@@ -34,6 +36,10 @@ type (
 		path     string
 		finished messages.TraceFinished
 	}
+	// traceGone: the actor of the trace at path has stopped. The registry
+	// sends it to itself on the actor's Terminated, to look at the trace
+	// again behind the messages the actor sent before it stopped.
+	traceGone struct{ path string }
 	// shutdownAll: stop every tracer and take no new traces. The sender
 	// gets *shutdownDone once no trace is left (delivered, or its actor
 	// stopped).
@@ -145,14 +151,21 @@ func (g *registry) Receive(ctx actor.Context) {
 		g.rt.publish(msg.finished)
 		g.checkShutdown(ctx)
 	case *actor.Terminated:
-		path, ok := s.paths[msg.Who.Id]
-		delete(s.paths, msg.Who.Id)
-		if _, open := s.traces[path]; ok && open {
+		// A trace actor sends traceDelivered and then stops, but the
+		// notice of its stop is a system message, which the mailbox hands
+		// over before the user messages already queued: the traceDelivered
+		// may still be waiting. traceGone, queued behind it, decides.
+		if path, ok := s.paths[msg.Who.Id]; ok {
+			delete(s.paths, msg.Who.Id)
+			ctx.Send(ctx.Self(), &traceGone{path: path})
+		}
+	case *traceGone:
+		if _, open := s.traces[msg.path]; open {
 			if !s.shuttingDown {
 				g.rt.log.Error("trace actor stopped before its trace was delivered; its spool is kept for the next start",
-					"trace_path", path)
+					"trace_path", msg.path)
 			}
-			delete(s.traces, path)
+			delete(s.traces, msg.path)
 		}
 		g.checkShutdown(ctx)
 	case *shutdownAll:
@@ -244,12 +257,26 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	default:
 		return nil, fmt.Errorf("%w: mode: %q is not one of events, calls, summary", ErrInvalid, mode)
 	}
-	tracerPath, key := o.BPFPath, "lambda.bpf-path"
-	if info.TraceType == messages.STAP {
-		tracerPath, key = o.StapPath, "lambda.stap-path"
+	engine, err := g.engine(msg)
+	if err != nil {
+		return nil, err
 	}
-	if err := checkExecutable(tracerPath); err != nil {
-		return nil, fmt.Errorf("%w: %s = %q: %w", ErrTracerMissing, key, tracerPath, err)
+	isNative := engine == messages.EngineNative
+	var nativePID int
+	if isNative {
+		// Options and environment are bpftrace's, but -p PID, which the
+		// native engine filters on in the kernel.
+		if nativePID, err = validate.NativeOptions(info.Options, info.Environment); err != nil {
+			return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+		}
+	} else {
+		tracerPath, key := o.BPFPath, "lambda.bpf-path"
+		if info.TraceType == messages.STAP {
+			tracerPath, key = o.StapPath, "lambda.stap-path"
+		}
+		if err := checkExecutable(tracerPath); err != nil {
+			return nil, fmt.Errorf("%w: %s = %q: %w", ErrTracerMissing, key, tracerPath, err)
+		}
 	}
 	if fi, err := os.Stat(info.Process); err != nil {
 		return nil, fmt.Errorf("%w: process %q: %w", ErrBinaryMissing, info.Process, err)
@@ -260,15 +287,19 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	// probes bounded, no return probes into Go. Its identity is watched
 	// while the trace runs (binarywatch.go).
 	bin, err := o.Binaries.Check(info)
-	if err == nil {
+	if err == nil && !isNative {
+		// The native engine puts no return probe into a Go binary.
 		err = binary.Mode(bin, mode)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
 	}
+	// The native engine runs no script; the file is still written: its path
+	// names the trace (unique, created O_EXCL), and it shows what the
+	// engine probes.
 	script, err := tracer.Script(tracer.ScriptSpec{
 		Type: info.TraceType, Process: info.Process, Functions: info.Functions,
-		Lasting: msg.Lasting, Mode: mode, EntryOnly: bin.Go,
+		Lasting: msg.Lasting, Mode: mode, EntryOnly: bin.Go && !isNative,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: generating script: %w", ErrInvalid, err)
@@ -289,8 +320,21 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	}
 	s.lastThread++
 	meta := runMeta{
-		Path: path, Thread: s.lastThread, TraceNo: msg.Template.ID, Info: info, Mode: mode,
+		Path: path, Thread: s.lastThread, TraceNo: msg.Template.ID, Info: info, Mode: mode, Engine: engine,
 		StartedAt: time.Now().UTC(), Lasting: int64(msg.Lasting / time.Second),
+	}
+	if isNative {
+		r := g.rt.newTraceRun(meta, path, tracer.Command{})
+		r.binary = bin.Identity
+		r.native = &native.Spec{
+			Process: info.Process, Functions: info.Functions, Mode: mode, Lasting: msg.Lasting,
+			PID: nativePID, RingBytes: o.NativeRingBytes, FlushInterval: o.FlushInterval,
+		}
+		return r, nil
+	}
+	tracerPath := o.BPFPath
+	if info.TraceType == messages.STAP {
+		tracerPath = o.StapPath
 	}
 	cmd := tracer.Command{
 		Path: tracerPath, Script: path, Options: info.Options, Env: env,
@@ -301,6 +345,32 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	r := g.rt.newTraceRun(meta, path, cmd)
 	r.binary = bin.Identity
 	return r, nil
+}
+
+// engine is the engine msg asks for (the runtime's default when none):
+// "" for a STAP template, which stap runs; EngineBPFtrace or EngineNative
+// for BPF. The native engine needs a BPF template and amd64.
+func (g *registry) engine(msg *messages.StartTrace) (messages.Engine, error) {
+	e := msg.Engine
+	switch e {
+	case "":
+		if msg.Template.Info.TraceType == messages.STAP {
+			return "", nil
+		}
+		e = g.rt.opts.Engine
+	case messages.EngineBPFtrace, messages.EngineNative:
+	default:
+		return "", fmt.Errorf("%w: engine: %s is not one of bpftrace, native", ErrInvalid, strconv.QuoteToASCII(string(e)))
+	}
+	switch {
+	case msg.Template.Info.TraceType == messages.STAP:
+		return "", fmt.Errorf("%w: engine: %q runs BPF templates only; template %d is STAP (SystemTap runs it)",
+			ErrInvalid, e, msg.Template.ID)
+	case e == messages.EngineNative && runtime.GOARCH != "amd64":
+		return "", fmt.Errorf("%w: engine: the native engine runs on amd64 only, this host is %s; use engine bpftrace",
+			ErrInvalid, runtime.GOARCH)
+	}
+	return e, nil
 }
 
 // writeScript creates the script file; O_EXCL refuses to follow a link an

@@ -66,6 +66,14 @@ type Options struct {
 	// that do not set it themselves; 0 leaves bpftrace's default.
 	BPFPerfRBPages int
 
+	// Engine runs BPF traces whose start names none: EngineBPFtrace (the
+	// default) or EngineNative.
+	Engine messages.Engine
+	// NativeRingBytes is the native engine's ring buffer per trace, a
+	// power of two within native.MinRingBytes..MaxRingBytes; 0 means
+	// native.DefaultRingBytes.
+	NativeRingBytes int
+
 	ChunkSize     int           // raw bytes per chunk, default DefaultChunkSize
 	FlushInterval time.Duration // default 1s
 	MaxLasting    time.Duration // default validate.DefaultMaxLasting
@@ -112,6 +120,13 @@ func (o *Options) setDefaults() error {
 	def(&o.FlushInterval, time.Second)
 	def(&o.MaxLasting, validate.DefaultMaxLasting)
 	def(&o.KillGrace, 5*time.Second)
+	switch o.Engine {
+	case "":
+		o.Engine = messages.EngineBPFtrace
+	case messages.EngineBPFtrace, messages.EngineNative:
+	default:
+		return fmt.Errorf("actors: Options.Engine %q is not bpftrace or native", o.Engine)
+	}
 	if o.BPFPath == "" {
 		o.BPFPath = DefaultBPFPath
 	}
@@ -262,6 +277,9 @@ type StartRequest struct {
 	Template messages.Template
 	Lasting  time.Duration
 	Mode     messages.Mode
+	// Engine runs a BPF template: "" (Options.Engine), EngineBPFtrace or
+	// EngineNative.
+	Engine messages.Engine
 }
 
 // Start starts a trace of req.Template for req.Lasting. It returns once the
@@ -269,7 +287,7 @@ type StartRequest struct {
 // ErrInvalid, ErrBinaryMissing, ErrTracerMissing, ErrTooManyTraces,
 // ErrShuttingDown or ErrTimeout.
 func (rt *Runtime) Start(ctx context.Context, req StartRequest) (messages.StartTraceReply, error) {
-	res, err := rt.ask(ctx, &messages.StartTrace{Template: req.Template, Lasting: req.Lasting, Mode: req.Mode})
+	res, err := rt.ask(ctx, &messages.StartTrace{Template: req.Template, Lasting: req.Lasting, Mode: req.Mode, Engine: req.Engine})
 	if err != nil {
 		return messages.StartTraceReply{}, err
 	}

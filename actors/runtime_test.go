@@ -498,7 +498,7 @@ func TestTraceActorGivenUp(t *testing.T) {
 			panic("injected fault on every read")
 		}
 	}}
-	rt, _, _ := newTestRuntime(t, func(o *Options) { o.hooks = hooks; o.CgroupParent = "-" })
+	rt, _, logs := newTestRuntime(t, func(o *Options) { o.hooks = hooks; o.CgroupParent = "-" })
 	ctx := context.Background()
 	s, err := rt.Start(ctx, StartRequest{Template: fakeTemplate("lines 1000 5ms"), Lasting: time.Minute})
 	if err != nil {
@@ -514,6 +514,9 @@ func TestTraceActorGivenUp(t *testing.T) {
 	})
 	if found, err := rt.Kill(ctx, s.FilePath); err != nil || found {
 		t.Errorf("Kill of a given-up trace = %v, %v; want not found", found, err)
+	}
+	if !strings.Contains(logs.String(), undeliveredLog) { // logged before the trace is unlisted
+		t.Errorf("a given-up trace did not log %q", undeliveredLog)
 	}
 	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
 	if _, err := os.Stat(rt.spoolPath(s.FilePath)); err != nil {

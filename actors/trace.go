@@ -16,6 +16,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer/native"
 )
 
 // Messages the trace actor's workers, timers and the registry send it.
@@ -35,7 +36,7 @@ type (
 	// and started the tracer (proc nil and err set if it could not).
 	launched struct {
 		sp     *spool.Spool
-		proc   *tracer.Process
+		proc   tracerProc
 		err    error
 		reason string // why the launch failed, when err is set (default failed-to-start)
 	}
@@ -50,8 +51,12 @@ type (
 	// pumpEnded: stdout is drained and the spool sealed; dropped bytes
 	// were read after the spool stopped taking them.
 	pumpEnded struct{ dropped int64 }
-	// tracerExited: the waiter collected the tracer's exit.
-	tracerExited struct{ exit tracer.Exit }
+	// tracerExited: the waiter collected the tracer's exit, and the
+	// events it counted lost itself (the native engine's kernel counter).
+	tracerExited struct {
+		exit tracer.Exit
+		lost int64
+	}
 	// startAcked, chunkAcked, allAcked: the sender's progress.
 	startAcked struct{}
 	chunkAcked struct{ no, bytes int64 }
@@ -94,6 +99,7 @@ const workerRetry = 200 * time.Millisecond
 type traceRun struct {
 	meta      runMeta
 	command   tracer.Command  // zero for a recovered run
+	native    *native.Spec    // the native engine's trace (Engine native); nil runs command
 	script    string          // script file, removed once the tracer is gone
 	recovered bool            // found in the spool at start: deliver only
 	binary    binary.Identity // the traced binary as the preflight saw it (zero for a recovered run)
@@ -103,7 +109,7 @@ type traceRun struct {
 
 	incarnations int
 	sp           *spool.Spool
-	proc         *tracer.Process
+	proc         tracerProc // the tracer process or the native trace
 	workers      map[string]*worker
 
 	launchDone    bool
@@ -113,7 +119,7 @@ type traceRun struct {
 	pumpDone      bool
 	stopReason    string
 	bytesRead     int64
-	lostEvents    int64 // events the tracer reported it dropped (from its stdout notices)
+	lostEvents    int64 // events the tracer reported it dropped (bpftrace's stdout notices, the native engine's counter)
 	dropped       int64
 	startAcked    bool
 	chunksAcked   int64
@@ -197,7 +203,8 @@ func (a *traceActor) Receive(ctx actor.Context) {
 			}
 		} else {
 			r.launchedAt = time.Now()
-			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread)
+			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread,
+				"engine", r.meta.engine())
 			if lerr := r.proc.LimitsErr(); lerr != nil {
 				rt.limitsWarned.Do(func() {
 					rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr)
@@ -236,7 +243,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		}
 	case *tracerExited:
 		if r.exit == nil {
-			a.setExit(msg.exit)
+			a.setExit(msg.exit, msg.lost)
 			if !r.pumpDone {
 				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
 			}
@@ -296,13 +303,14 @@ func (a *traceActor) advance(ctx actor.Context) {
 	}
 	if !r.launchDone {
 		a.ensure(wLauncher, func(post func(interface{})) error {
-			return launch(r.ctx, rt, r.meta, r.command, r.binary, post)
+			return launch(r.ctx, rt, r.meta, r.command, r.native, r.binary, post)
 		})
 		return
 	}
 	if r.proc != nil && !r.pumpDone {
 		sp, proc := r.sp, r.proc
-		notices := r.meta.Info.TraceType == messages.BPF // bpftrace's own lines on stdout
+		// bpftrace's own lines on stdout; the native engine prints none.
+		notices := r.meta.Info.TraceType == messages.BPF && r.meta.engine() != messages.EngineNative
 		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, notices, post) })
 	}
 	if r.proc != nil && r.exit == nil {
@@ -310,7 +318,7 @@ func (a *traceActor) advance(ctx actor.Context) {
 		a.ensure(wWaiter, func(post func(interface{})) error {
 			exit := proc.Wait()
 			rt.opts.hooks.checkpoint(wWaiter, r.path())
-			post(&tracerExited{exit: exit})
+			post(&tracerExited{exit: exit, lost: lostEventsOf(proc)})
 			return nil
 		})
 	}
@@ -380,7 +388,7 @@ func (a *traceActor) resync(ctx actor.Context) {
 	if r.proc != nil && r.exit == nil {
 		select {
 		case <-r.proc.Done():
-			a.setExit(r.proc.Wait())
+			a.setExit(r.proc.Wait(), lostEventsOf(r.proc))
 		default:
 		}
 	}
@@ -530,9 +538,14 @@ func (a *traceActor) stopTimers() {
 	}
 }
 
-// setExit records how the launched tracer ended (once).
-func (a *traceActor) setExit(e tracer.Exit) {
+// setExit records how the launched tracer ended (once), with the events it
+// counted lost itself (the native engine).
+func (a *traceActor) setExit(e tracer.Exit, lost int64) {
 	r := a.r
 	r.exit, r.exitedAt = &e, time.Now().UTC()
+	if lost > 0 {
+		r.lostEvents += lost
+		a.rt.opts.Observer.LostEvents(lost)
+	}
 	a.rt.opts.Observer.TracerExited(r.meta.Info.TraceType, r.meta.Mode)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer/native"
 )
 
 // worker is the handle of one worker goroutine of a trace actor. The
@@ -73,10 +74,11 @@ func (rt *Runtime) startWorker(ctx context.Context, name, path string, owner *ac
 }
 
 // launch is the launcher worker: it creates the run's spool (fsyncs) and
-// starts the tracer (fork/exec). Either failure is reported in *launched:
-// the run then ends failed-to-start, and the platform still gets start and
-// finished.
-func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, bin binary.Identity, post func(interface{})) error {
+// starts the tracer (fork/exec), or with nat the native engine's trace
+// (loads and attaches its probes in the endpoint; ctx, the run's context,
+// ends it). Either failure is reported in *launched: the run then ends
+// failed-to-start, and the platform still gets start and finished.
+func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, nat *native.Spec, bin binary.Identity, post func(interface{})) error {
 	rt.opts.hooks.checkpoint(wLauncher, meta.Path)
 	b, err := json.Marshal(meta)
 	if err != nil {
@@ -98,12 +100,27 @@ func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, 
 			return nil
 		}
 	}
-	proc, err := tracer.Start(ctx, cmd)
+	var proc tracerProc
+	if nat != nil {
+		var np *nativeProc
+		if np, err = startNative(ctx, *nat); err == nil {
+			proc = np
+		} else {
+			err = fmt.Errorf("starting native engine: %w", err)
+		}
+	} else {
+		var tp *tracer.Process
+		if tp, err = tracer.Start(ctx, cmd); err == nil {
+			proc = tp
+		} else {
+			err = fmt.Errorf("launching tracer: %w", err)
+		}
+	}
 	if err != nil {
 		if serr := sp.Seal(); serr != nil {
 			err = errors.Join(err, fmt.Errorf("sealing spool: %w", serr))
 		}
-		post(&launched{sp: sp, err: fmt.Errorf("launching tracer: %w", err)})
+		post(&launched{sp: sp, err: err})
 		return nil
 	}
 	post(&launched{sp: sp, proc: proc})

@@ -453,3 +453,24 @@ func touch(t *testing.T, p string, when time.Time) {
 		t.Fatal(err)
 	}
 }
+
+func TestMatch(t *testing.T) {
+	names := []string{"main.deep", "main.main", "main.work", "xfree", "xmalloc", "xrealloc"}
+	for _, tt := range []struct {
+		t    messages.TraceType
+		p    string
+		want []string
+	}{
+		{messages.BPF, "xmalloc", []string{"xmalloc"}},
+		{messages.BPF, "malloc", nil},
+		{messages.BPF, "x*", []string{"xfree", "xmalloc", "xrealloc"}},
+		{messages.BPF, "*alloc", []string{"xmalloc", "xrealloc"}},
+		{messages.BPF, "main.?ain", nil}, // "?" is no wildcard for bpftrace
+		{messages.STAP, "main.?ain", []string{"main.main"}},
+		{messages.STAP, "xfree@x.c", []string{"xfree"}},
+	} {
+		if got := Match(tt.t, tt.p, names); !slices.Equal(got, tt.want) {
+			t.Errorf("Match(%s, %q) = %q, want %q", tt.t, tt.p, got, tt.want)
+		}
+	}
+}

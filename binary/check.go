@@ -159,12 +159,14 @@ func processError(p string, err error) error {
 }
 
 // Mode checks that mode can trace the binary res describes without harming
-// it: on a Go binary only mode events (entry probes only) is allowed. A
-// refusal is a *validate.FieldError for "mode".
+// it with bpftrace or SystemTap: on a Go binary only mode events (entry
+// probes only) is allowed. The native engine (messages.EngineNative) never
+// puts a return probe into a Go binary (it probes each RET instruction), so
+// this check is not for it. A refusal is a *validate.FieldError for "mode".
 func Mode(res Result, mode messages.Mode) error {
 	if !res.Go || mode == "" || mode == messages.ModeEvents {
 		return nil
 	}
 	return &validate.FieldError{Field: "mode", Reason: strconv.QuoteToASCII(string(mode)) +
-		" needs return probes, and this is a Go binary: a return probe (uretprobe, also behind SystemTap's .return) corrupts the goroutine stack and crashes the program; use mode events, which traces Go functions at entry only (measuring Go returns needs the native engine)"}
+		" needs return probes, and this is a Go binary: a return probe (uretprobe, also behind SystemTap's .return) corrupts the goroutine stack and crashes the program; use mode events, which traces Go functions at entry only, or engine native, which measures Go returns safely"}
 }

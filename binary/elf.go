@@ -130,7 +130,52 @@ func read(r io.ReaderAt, size int64) (*Symbols, error) {
 			s.Go = true
 		}
 	}
-	names := make([]string, 0, 1024)
+	syms, err := functionSymbols(f)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(syms))
+	for _, sym := range syms {
+		names = append(names, sym.Name)
+		if sym.Name == "runtime.morestack" || sym.Name == "runtime.morestack.abi0" {
+			s.Go = true
+		}
+	}
+	slices.Sort(names)
+	s.Functions = names // names are distinct: functionSymbols keeps one per name
+	return s, nil
+}
+
+// FunctionSymbol is a function defined in an ELF file: where its code is.
+type FunctionSymbol struct {
+	// Name is the symbol's name, a version suffix cut off: what a uprobe
+	// attaches to.
+	Name string
+	// Value is the symbol's address and Size its size in bytes.
+	Value, Size uint64
+	// Section is the index of the section holding the code.
+	Section elf.SectionIndex
+}
+
+// FunctionSymbols returns the defined function symbols of the ELF file f
+// that the preflight sees (see Read): those of .symtab, then those of
+// .dynsym, one per name (the first), versions cut off. The symbol and
+// string tables are bounded as Read bounds them, so a hostile file cannot
+// make it allocate without limit. Errors wrap ErrNotELF; a panic of
+// debug/elf on a malformed file is returned as one.
+func FunctionSymbols(f *elf.File) (syms []FunctionSymbol, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			syms, err = nil, fmt.Errorf("%w: malformed (%v)", ErrNotELF, p)
+		}
+	}()
+	return functionSymbols(f)
+}
+
+// functionSymbols is FunctionSymbols without the recover.
+func functionSymbols(f *elf.File) ([]FunctionSymbol, error) {
+	out := make([]FunctionSymbol, 0, 1024)
+	seen := make(map[string]bool, 1024)
 	for _, typ := range [...]elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
 		sec := f.SectionByType(typ)
 		if sec == nil {
@@ -140,6 +185,7 @@ func read(r io.ReaderAt, size int64) (*Symbols, error) {
 			return nil, err
 		}
 		var syms []elf.Symbol
+		var err error
 		if typ == elf.SHT_SYMTAB {
 			syms, err = f.Symbols()
 		} else {
@@ -149,17 +195,13 @@ func read(r io.ReaderAt, size int64) (*Symbols, error) {
 			return nil, fmt.Errorf("%w: reading %s: %w", ErrNotELF, sec.Name, err)
 		}
 		for _, sym := range syms {
-			if name, ok := functionName(sym); ok {
-				names = append(names, name)
-				if name == "runtime.morestack" || name == "runtime.morestack.abi0" {
-					s.Go = true
-				}
+			if name, ok := functionName(sym); ok && !seen[name] {
+				seen[name] = true
+				out = append(out, FunctionSymbol{Name: name, Value: sym.Value, Size: sym.Size, Section: sym.Section})
 			}
 		}
 	}
-	slices.Sort(names)
-	s.Functions = slices.Compact(names)
-	return s, nil
+	return out, nil
 }
 
 // checkTable refuses a symbol table (or its string table) that is too big,

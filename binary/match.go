@@ -37,9 +37,30 @@ const maxMatchSteps = 50_000_000
 // for tracer t, adding the matcher's steps to *steps; it stops early once
 // *steps exceeds maxMatchSteps.
 func matches(t messages.TraceType, p string, names []string, steps *int64) int {
+	return eachMatch(t, p, names, steps, nil)
+}
+
+// Match returns the names of the sorted list names that the template
+// function p matches for tracer t (a name, or a wildcard: "*", and "?" for
+// SystemTap), in order, as the preflight expands it; for other packages
+// that resolve a template's functions (the native engine). A pattern too
+// costly to expand (see Checker.Check) matches what was found before the
+// bound.
+func Match(t messages.TraceType, p string, names []string) []string {
+	var out []string
+	var steps int64
+	eachMatch(t, pattern(t, p), names, &steps, func(n string) { out = append(out, n) })
+	return out
+}
+
+// eachMatch is matches, calling found (when not nil) with each match.
+func eachMatch(t messages.TraceType, p string, names []string, steps *int64, found func(string)) int {
 	if !hasWildcard(t, p) {
 		i := sort.SearchStrings(names, p)
 		if i < len(names) && names[i] == p {
+			if found != nil {
+				found(p)
+			}
 			return 1
 		}
 		return 0
@@ -58,6 +79,9 @@ func matches(t messages.TraceType, p string, names []string, steps *int64) int {
 		}
 		if globSteps(p, name, question, steps) {
 			n++
+			if found != nil {
+				found(name)
+			}
 		}
 	}
 	return n
@@ -78,12 +102,6 @@ func glob(p, name string, question bool) bool {
 	var steps int64
 	return globSteps(p, name, question, &steps)
 }
-
-// Glob is the wildcard matching of the preflight, for other packages that
-// resolve a template's functions (the native engine): name matches the
-// whole pattern p, "*" any run of bytes and, when question is set, "?" any
-// one byte.
-func Glob(p, name string, question bool) bool { return glob(p, name, question) }
 
 // globSteps is glob, adding its number of steps to *steps.
 func globSteps(p, name string, question bool, steps *int64) bool {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"strings"
@@ -136,6 +137,24 @@ func TestWatcher(t *testing.T) {
 	}
 }
 
+// TestStartRequestEngine: "engine" is on the wire only when --engine is
+// given, so that the endpoint's lambda.engine decides otherwise (and a
+// STAP start, where an engine is refused, stays valid).
+func TestStartRequestEngine(t *testing.T) {
+	for _, c := range []struct {
+		engine, want string
+	}{
+		{"", `{"traceT":"STAP","traceId":3,"lasting":60}`},
+		{"bpftrace", `{"traceT":"STAP","traceId":3,"lasting":60,"engine":"bpftrace"}`},
+		{"native", `{"traceT":"STAP","traceId":3,"lasting":60,"engine":"native"}`},
+	} {
+		b, err := json.Marshal(StartRequest{TraceT: "STAP", TraceID: 3, Lasting: 60, Engine: c.engine})
+		if err != nil || string(b) != c.want {
+			t.Errorf("engine %q: %s %v; want %s", c.engine, b, err, c.want)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, c := range []struct {
 		group string
@@ -147,6 +166,7 @@ func TestUsageErrors(t *testing.T) {
 		{"traces", []string{"--help"}, flag.ErrHelp, "Commands:"},
 		{"traces", []string{"help", "start"}, flag.ErrHelp, "--lasting"},
 		{"traces", []string{"start", "--help"}, flag.ErrHelp, "--lasting"},
+		{"traces", []string{"start", "--help"}, flag.ErrHelp, "-engine string\n    \twhat runs a BPF trace: bpftrace or native"},
 		{"traces", []string{"stop"}, ErrUsage, `unknown command "stop"`},
 		{"traces", []string{"ls"}, ErrUsage, "--config is required"},
 		{"templates", []string{"add", "--bogus"}, ErrUsage, "flag provided but not defined: -bogus"},

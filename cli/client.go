@@ -59,6 +59,7 @@ type Running struct {
 	StartedAt       time.Time `json:"startedAt"`
 	Lasting         int64     `json:"lasting"`
 	Mode            string    `json:"mode"`
+	Engine          string    `json:"engine,omitempty"`
 	State           string    `json:"state"`
 	PID             int       `json:"pid,omitempty"`
 	BytesRead       int64     `json:"bytesRead"`
@@ -80,6 +81,7 @@ type StartRequest struct {
 	TraceID int64  `json:"traceId"`
 	Lasting int64  `json:"lasting"`
 	Mode    string `json:"mode,omitempty"`
+	Engine  string `json:"engine,omitempty"` // omitted: the endpoint's lambda.engine
 }
 
 func (c *Client) httpClient() *http.Client {

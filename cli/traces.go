@@ -17,11 +17,14 @@ var traceCommands = []command{
 	{
 		name: "start", args: "TEMPLATE-ID",
 		help: `Starts a template as a trace and prints its thread and path (POST /trace/start).
-Example: lambda-endpoint traces start --config var/lambda.toml --lasting 30s --watch 1`,
+--engine picks what runs a BPF trace (bpftrace or native); without it the
+request names no engine and the endpoint's lambda.engine decides.
+Example: lambda-endpoint traces start --config var/lambda.toml --lasting 30s --engine native --watch 1`,
 		flags: func(fs *flag.FlagSet) {
 			fs.String("type", "BPF", "tracer type of the template: BPF or STAP")
 			fs.String("lasting", "", "how long the trace runs: seconds (60) or a duration (10m); required")
 			fs.String("mode", "", "what the trace reports: events (default), calls or summary")
+			fs.String("engine", "", "what runs a BPF trace: bpftrace or native (default: the endpoint's lambda.engine)")
 			fs.Bool("watch", false, "then watch the trace until it is delivered")
 			fs.Duration("interval", time.Second, "with --watch: refresh period")
 		},
@@ -68,7 +71,14 @@ func tracesStart(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, e
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrUsage)
 	}
-	s, raw, err := c.Start(ctx, StartRequest{TraceT: strings.ToUpper(flagValue(co, "type")), TraceID: id, Lasting: lasting, Mode: flagValue(co, "mode")})
+	engine := flagValue(co, "engine")
+	switch engine {
+	case "", "bpftrace", "native": // "": not given, the endpoint's default
+	default:
+		return fmt.Errorf("--engine %q: want bpftrace or native: %w", engine, ErrUsage)
+	}
+	s, raw, err := c.Start(ctx, StartRequest{TraceT: strings.ToUpper(flagValue(co, "type")), TraceID: id, Lasting: lasting,
+		Mode: flagValue(co, "mode"), Engine: engine})
 	if err != nil {
 		return err
 	}

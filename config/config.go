@@ -130,6 +130,13 @@ type Lambda struct {
 	// CPU (BPFTRACE_PERF_RB_PAGES) for templates that do not set it: a
 	// power of two from 1 to 256; 0 leaves bpftrace's own default (64).
 	BPFPerfRBPages int `toml:"bpf-perf-rb-pages"`
+	// Engine runs BPF traces whose start request names none: EngineBPFtrace
+	// (bpftrace at bpf-path, the seed's behaviour) or EngineNative (the
+	// endpoint's own BPF engine, package tracer/native).
+	Engine string `toml:"engine"`
+	// NativeRingBytes is the native engine's ring buffer per trace in
+	// bytes: a power of two from 4096 to 256 MiB.
+	NativeRingBytes int `toml:"native-ring-bytes"`
 }
 
 // Auth is the [auth] section: limits on verifying incoming Authorization
@@ -169,6 +176,22 @@ const (
 	// TracerLimitsBestEffort runs such a tracer without them and logs a
 	// warning once (the default).
 	TracerLimitsBestEffort = "best-effort"
+)
+
+// Values of Lambda.Engine (messages.EngineBPFtrace and EngineNative).
+const (
+	// EngineBPFtrace runs bpftrace: the default.
+	EngineBPFtrace = "bpftrace"
+	// EngineNative runs the endpoint's own BPF engine.
+	EngineNative = "native"
+)
+
+// Bounds of Lambda.NativeRingBytes (those of tracer/native's
+// MinRingBytes, MaxRingBytes and DefaultRingBytes).
+const (
+	MinNativeRingBytes     = 4 << 10
+	MaxNativeRingBytes     = 256 << 20
+	DefaultNativeRingBytes = 4 << 20
 )
 
 // Values of Lambda.SpoolSync.
@@ -223,8 +246,10 @@ func Default() Config {
 			BPFEnvAllow:        []string{},
 			StapEnvAllow:       []string{},
 
-			MaxProbes:      40,
-			BPFPerfRBPages: 256,
+			MaxProbes:       40,
+			BPFPerfRBPages:  256,
+			Engine:          EngineBPFtrace,
+			NativeRingBytes: DefaultNativeRingBytes,
 		},
 		Auth: Auth{
 			MaxMemoryKiB:   16384,

@@ -208,6 +208,11 @@ func (l *Lambda) validate(v *validator) {
 	if p := l.BPFPerfRBPages; p != 0 && (p < 1 || p > 256 || p&(p-1) != 0) {
 		v.fail("lambda.bpf-perf-rb-pages", "must be 0 (bpftrace's default) or a power of two from 1 to 256, got %d", p)
 	}
+	v.oneOf("lambda.engine", l.Engine, EngineBPFtrace, EngineNative)
+	if n := l.NativeRingBytes; n < MinNativeRingBytes || n > MaxNativeRingBytes || n&(n-1) != 0 {
+		v.fail("lambda.native-ring-bytes", "must be a power of two from %d (4 KiB) to %d (256 MiB), got %d",
+			MinNativeRingBytes, MaxNativeRingBytes, n)
+	}
 }
 
 // validatePlatformURL requires an absolute http(s) URL with a host and no

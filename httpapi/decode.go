@@ -311,12 +311,14 @@ func orEmpty(p *[]string) []string {
 	return *p
 }
 
-// startRequest is the body of POST /trace/start. Mode is an extension.
+// startRequest is the body of POST /trace/start. Mode and Engine are
+// extensions; the runtime checks their values.
 type startRequest struct {
 	TraceT  traceTypeField `json:"traceT"`
 	TraceID *int64         `json:"traceId"`
 	Lasting *int64         `json:"lasting"`
 	Mode    *string        `json:"mode"`
+	Engine  *string        `json:"engine"`
 }
 
 // removeRequest is the body of POST /trace/remove.

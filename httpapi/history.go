@@ -20,6 +20,7 @@ type historyEntry struct {
 	TraceNo     int64      `json:"traceNo"`
 	Thread      int64      `json:"thread"`
 	Mode        string     `json:"mode"`
+	Engine      string     `json:"engine,omitempty"` // as in RunningInfo: bpftrace or native; none for STAP
 	StartedAt   time.Time  `json:"startedAt"`
 	Lasting     int64      `json:"lasting"`
 	State       string     `json:"state"`
@@ -87,7 +88,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	for _, run := range runs {
 		page.Runs = append(page.Runs, historyEntry{
 			TemplateInfo: run.Info, FilePath: run.Path, TraceNo: run.TemplateID, Thread: run.Thread,
-			Mode: string(run.Mode), StartedAt: run.StartedAt, Lasting: run.Lasting, State: run.State,
+			Mode: string(run.Mode), Engine: string(run.Engine), StartedAt: run.StartedAt, Lasting: run.Lasting, State: run.State,
 			Reason: run.Reason, Code: run.ExitCode, BytesRead: run.BytesRead, ChunksAcked: run.ChunksAcked,
 			SHA256: run.SHA256, FinishedAt: run.FinishedAt,
 		})

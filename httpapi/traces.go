@@ -45,6 +45,14 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 	if req.Mode != nil {
 		mode = messages.Mode(*req.Mode)
 	}
+	var engine messages.Engine
+	if req.Engine != nil {
+		if *req.Engine == "" {
+			s.writeFailure(w, r, badRequest(`engine: must be "bpftrace" or "native", got an empty string`))
+			return
+		}
+		engine = messages.Engine(*req.Engine)
+	}
 	t, err := s.opts.Templates.GetTemplate(r.Context(), *req.TraceID)
 	if err == nil && t.Info.TraceType != typ {
 		err = persistence.ErrNotFound // addressed by (type, id): a type mismatch is an unknown id
@@ -54,13 +62,14 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		return
 	}
 	reply, err := s.opts.Traces.Start(r.Context(), actors.StartRequest{
-		Template: t, Lasting: time.Duration(*req.Lasting) * time.Second, Mode: mode,
+		Template: t, Lasting: time.Duration(*req.Lasting) * time.Second, Mode: mode, Engine: engine,
 	})
 	if err != nil {
 		s.writeFailure(w, r, fmt.Errorf("starting trace of template %d: %w", t.ID, err))
 		return
 	}
-	s.log.Info("trace started", "trace_path", reply.FilePath, "thread", reply.Thread, "template", t.ID, "lasting_seconds", *req.Lasting)
+	s.log.Info("trace started", "trace_path", reply.FilePath, "thread", reply.Thread, "template", t.ID,
+		"lasting_seconds", *req.Lasting, "engine", engine)
 	writeJSON(w, http.StatusOK, startResponse{Thread: reply.Thread, FilePath: reply.FilePath})
 }
 

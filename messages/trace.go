@@ -18,6 +18,21 @@ const (
 	ModeSummary Mode = "summary"
 )
 
+// Engine is what runs a BPF trace.
+type Engine string
+
+// Engines of BPF traces, chosen per start request (the config's
+// lambda.engine by default). STAP templates always run stap.
+const (
+	// EngineBPFtrace runs bpftrace (lambda.bpf-path) with the generated
+	// script: the seed's behaviour and the default.
+	EngineBPFtrace Engine = "bpftrace"
+	// EngineNative loads the probes in the endpoint itself (package
+	// tracer/native): the same output, at a fraction of the cost to the
+	// traced program, with exact lost-event counts and Go returns.
+	EngineNative Engine = "native"
+)
+
 // Reasons a trace ends, reported in the finished message and in RunningInfo.
 const (
 	ReasonCompleted     = "completed"       // the tracer exited by itself with code 0 (lasting reached)
@@ -48,6 +63,9 @@ type StartTrace struct {
 	Template Template
 	Lasting  time.Duration
 	Mode     Mode
+	// Engine is "" (the runtime's default), EngineBPFtrace or EngineNative;
+	// only BPF templates may run natively.
+	Engine Engine
 }
 
 // StartTraceReply answers StartTrace. Err is nil on success; otherwise it
@@ -99,6 +117,7 @@ type RunningInfo struct {
 	StartedAt       time.Time `json:"startedAt"`
 	Lasting         int64     `json:"lasting"`
 	Mode            Mode      `json:"mode"`
+	Engine          Engine    `json:"engine,omitempty"`
 	State           string    `json:"state"`
 	PID             int       `json:"pid,omitempty"`
 	BytesRead       int64     `json:"bytesRead"`

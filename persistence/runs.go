@@ -35,6 +35,7 @@ type Run struct {
 	Type        messages.TraceType    // tracer type
 	Info        messages.TemplateInfo // snapshot of the template at start
 	Mode        messages.Mode         // script mode
+	Engine      messages.Engine       // what ran a BPF run (see runEngine); "" for STAP
 	Thread      int64                 // thread id issued at start
 	StartedAt   time.Time             // when the trace started
 	Lasting     int64                 // requested duration, seconds
@@ -71,6 +72,7 @@ type runRow struct {
 	Type        string                `bun:"type"`
 	Info        messages.TemplateInfo `bun:"info"`
 	Mode        string                `bun:"mode"`
+	Engine      string                `bun:"engine"`
 	Thread      int64                 `bun:"thread"`
 	StartedAt   time.Time             `bun:"started_at"`
 	Lasting     int64                 `bun:"lasting"`
@@ -92,6 +94,7 @@ func newRunRow(r Run) runRow {
 		Type:        string(r.Type),
 		Info:        cloneInfo(r.Info),
 		Mode:        string(r.Mode),
+		Engine:      string(r.Engine),
 		Thread:      r.Thread,
 		StartedAt:   dbTime(r.StartedAt),
 		Lasting:     r.Lasting,
@@ -114,6 +117,7 @@ func (r runRow) run() Run {
 		Type:        messages.TraceType(r.Type),
 		Info:        cloneInfo(r.Info),
 		Mode:        messages.Mode(r.Mode),
+		Engine:      runEngine(messages.TraceType(r.Type), messages.Engine(r.Engine)),
 		Thread:      r.Thread,
 		StartedAt:   r.StartedAt.UTC(),
 		Lasting:     r.Lasting,
@@ -126,6 +130,16 @@ func (r runRow) run() Run {
 		SHA256:      r.SHA256,
 		FinishedAt:  utcPtr(r.FinishedAt),
 	}
+}
+
+// runEngine is the engine of a stored run: as recorded, but bpftrace for a
+// BPF run with none recorded (rows written before the engine column
+// existed, when bpftrace ran every BPF trace). A STAP run has none.
+func runEngine(typ messages.TraceType, e messages.Engine) messages.Engine {
+	if e == "" && typ == messages.BPF {
+		return messages.EngineBPFtrace
+	}
+	return e
 }
 
 // CreateRun records a newly started trace. It may wrap ErrExists (the path

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
@@ -43,8 +45,11 @@ func sampleRun(path string, thread int64, startedAt time.Time) Run {
 }
 
 // stored is what a run reads back as: times in UTC at microseconds, nil
-// lists empty.
+// lists empty, a BPF run with no engine bpftrace.
 func stored(r Run) Run {
+	if r.Type == messages.BPF && r.Engine == "" {
+		r.Engine = messages.EngineBPFtrace
+	}
 	r.StartedAt = r.StartedAt.UTC().Truncate(time.Microsecond)
 	if r.FinishedAt != nil {
 		f := r.FinishedAt.UTC().Truncate(time.Microsecond)
@@ -292,5 +297,117 @@ func TestListRunsOrdersFractionalSeconds(t *testing.T) {
 			q.Before = new(CursorOf(page[0]))
 		}
 		mustEqual(t, "start times, newest first", got, want)
+	})
+}
+
+// TestRunEngine: the engine of each run is recorded; a BPF run with none
+// (rows of earlier versions) reads as bpftrace, a STAP run has none, and
+// an engine on a STAP run or one the endpoint does not know is refused.
+func TestRunEngine(t *testing.T) {
+	start := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	bpf := func(path string, e messages.Engine) Run {
+		r := sampleRun(path, 1, start)
+		r.Type, r.Info.TraceType, r.Engine = messages.BPF, messages.BPF, e
+		return r
+	}
+	stap := func(path string, e messages.Engine) Run {
+		r := sampleRun(path, 1, start)
+		r.Engine = e
+		return r
+	}
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := testContext(t)
+		for _, c := range []struct {
+			name  string
+			run   Run
+			want  messages.Engine
+			valid bool
+		}{
+			{"native", bpf("/t/native.trace", messages.EngineNative), messages.EngineNative, true},
+			{"bpftrace", bpf("/t/bpftrace.trace", messages.EngineBPFtrace), messages.EngineBPFtrace, true},
+			{"BPF none recorded", bpf("/t/none.trace", ""), messages.EngineBPFtrace, true},
+			{"STAP", stap("/t/stap.trace", ""), "", true},
+			{"STAP with an engine", stap("/t/stap-native.trace", messages.EngineNative), "", false},
+			{"unknown engine", bpf("/t/ebpf.trace", "ebpf"), "", false},
+		} {
+			err := s.CreateRun(ctx, c.run)
+			if !c.valid {
+				if err == nil {
+					t.Errorf("%s: CreateRun accepted engine %q", c.name, c.run.Engine)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: CreateRun: %v", c.name, err)
+			}
+			got, err := s.GetRun(ctx, c.run.Path)
+			if err != nil || got.Engine != c.want {
+				t.Errorf("%s: GetRun engine %q, %v; want %q", c.name, got.Engine, err, c.want)
+			}
+		}
+		// Switched engine by an update (a row is a whole record).
+		r := bpf("/t/bpftrace.trace", messages.EngineNative)
+		if err := s.UpdateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetRun(ctx, r.Path); err != nil || got.Engine != messages.EngineNative {
+			t.Errorf("after UpdateRun engine %q, %v; want native", got.Engine, err)
+		}
+	})
+}
+
+// TestRunEngineOfEarlierRows: rows written before the engine migration
+// (schema of the runs migration only) read after it as bpftrace (BPF) and
+// none (STAP), in the listing too.
+func TestRunEngineOfEarlierRows(t *testing.T) {
+	forEachURL(t, func(t *testing.T, url string) {
+		ctx := testContext(t)
+		s, guard, err := newStore(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		all, err := dialectMigrations(s.dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := fstest.MapFS{}
+		for _, name := range []string{"20250601000001_create_templates", "20250601000002_create_runs"} {
+			for _, dir := range []string{".up.sql", ".down.sql"} {
+				b, err := fs.ReadFile(all, name+".tx"+dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before[name+".tx"+dir] = &fstest.MapFile{Data: b}
+			}
+		}
+		if err := runMigrations(ctx, s.db, before, guard); err != nil {
+			t.Fatalf("migrating to the schema before the engine: %v", err)
+		}
+		for _, row := range []struct{ path, typ string }{{"/t/old-bpf.trace", "BPF"}, {"/t/old-stap.trace", "STAP"}} {
+			if _, err := s.db.ExecContext(ctx, `INSERT INTO runs (path, template_id, type, info, mode, thread, started_at, lasting,
+				state, reason, bytes_read, chunks_sent, chunks_acked, sha256) VALUES (?, 1, ?, '{}', 'events', 1, ?, 60, 'finished', '', 0, 0, 0, '')`,
+				row.path, row.typ, dbTime(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))); err != nil {
+				t.Fatalf("inserting a row of the earlier schema: %v", err)
+			}
+		}
+		if err := runMigrations(ctx, s.db, all, guard); err != nil {
+			t.Fatalf("migrating: %v", err)
+		}
+		want := map[string]messages.Engine{"/t/old-bpf.trace": messages.EngineBPFtrace, "/t/old-stap.trace": ""}
+		for path, e := range want {
+			if got, err := s.GetRun(ctx, path); err != nil || got.Engine != e {
+				t.Errorf("GetRun(%s) engine %q, %v; want %q", path, got.Engine, err, e)
+			}
+		}
+		rs, err := s.ListRuns(ctx, RunQuery{})
+		if err != nil || len(rs) != 2 {
+			t.Fatalf("ListRuns = %d runs, %v", len(rs), err)
+		}
+		for _, r := range rs {
+			if r.Engine != want[r.Path] {
+				t.Errorf("ListRuns: %s engine %q, want %q", r.Path, r.Engine, want[r.Path])
+			}
+		}
 	})
 }

@@ -77,13 +77,22 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(long), &added); err != nil {
 		t.Fatalf("templates add --json: %q %v", long, err)
 	}
+	// An engine the CLI does not know is a usage error (exit 2), nothing started.
+	cmd := exec.Command(endpointBin, "traces", "start", "--config", cfg, "--lasting", "600", "--engine", "ebpf", fmt.Sprint(added.TraceNo))
+	if b, err := cmd.CombinedOutput(); !isExit(err, 2) || !strings.Contains(string(b), `--engine "ebpf": want bpftrace or native`) {
+		t.Errorf("traces start --engine ebpf: %v\n%s", err, b)
+	}
 	var s started
-	if err := json.Unmarshal([]byte(cli("traces", "start", "--json", "--lasting", "600", fmt.Sprint(added.TraceNo))), &s); err != nil || s.FilePath == "" {
-		t.Fatalf("traces start --json: %+v %v", s, err)
+	if err := json.Unmarshal([]byte(cli("traces", "start", "--json", "--lasting", "600", "--engine", "bpftrace", fmt.Sprint(added.TraceNo))), &s); err != nil || s.FilePath == "" {
+		t.Fatalf("traces start --json --engine bpftrace: %+v %v", s, err)
 	}
 	eventually(t, 30*time.Second, "the trace listed by traces ls", func() bool {
 		return strings.Contains(cli("traces", "ls"), s.FilePath)
 	})
+	var rs []struct{ FilePath, Engine string }
+	if err := json.Unmarshal([]byte(cli("traces", "ls", "--json")), &rs); err != nil || len(rs) != 1 || rs[0].FilePath != s.FilePath || rs[0].Engine != "bpftrace" {
+		t.Errorf("traces ls --json of the trace started with --engine bpftrace: %+v %v", rs, err)
+	}
 	// Watch it in the background, kill it, and the watch ends with it.
 	watch := exec.Command(endpointBin, "traces", "watch", "--config", cfg, "--json", "--interval", "100ms", s.FilePath)
 	wout := &testsupport.SyncBuffer{}
@@ -119,9 +128,15 @@ func TestCLIEndToEnd(t *testing.T) {
 		t.Errorf("templates rm printed %q", out)
 	}
 	// An API error reaches the user with the endpoint's reason, exit 1.
-	cmd := exec.Command(endpointBin, "templates", "rm", "--config", cfg, id)
+	cmd = exec.Command(endpointBin, "templates", "rm", "--config", cfg, id)
 	b, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(b), "404") {
 		t.Errorf("removing a removed template: %v\n%s", err, b)
 	}
+}
+
+// isExit reports whether err is the exit of a process with code.
+func isExit(err error, code int) bool {
+	ee, ok := err.(*exec.ExitError)
+	return ok && ee.ExitCode() == code
 }

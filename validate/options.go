@@ -193,3 +193,36 @@ func stapRefusal(key string) string {
 	}
 	return ""
 }
+
+// NativeOptions checks a BPF template's options and environment for the
+// native engine (package tracer/native), which runs no bpftrace: "-p PID"
+// becomes its in-kernel pid filter and is returned (0 without it); every
+// other option, and every environment variable, only means something to
+// bpftrace and is refused with a *FieldError naming it ("options[i]",
+// "environment[i]"). The options are checked here whatever
+// allow-unsafe-options says.
+func NativeOptions(opts, env []string) (pid int, err error) {
+	for i := 0; i < len(opts); i++ {
+		o := opts[i]
+		if o != "-p" {
+			return 0, &FieldError{Field: indexed("options", i), Reason: quote(o) +
+				" is a bpftrace option; the native engine takes only -p PID (run the template with engine bpftrace to use it)"}
+		}
+		if i+1 == len(opts) {
+			return 0, &FieldError{Field: indexed("options", i), Reason: `"-p" needs a PID (1..4194303) as the next element`}
+		}
+		i++
+		if !decimalIn(1, maxPID)(opts[i]) {
+			return 0, &FieldError{Field: indexed("options", i), Reason: "argument " + quote(opts[i]) + ` of "-p" is not a PID (1..4194303)`}
+		}
+		if pid != 0 {
+			return 0, &FieldError{Field: indexed("options", i-1), Reason: `"-p" is given twice; the native engine filters on one PID`}
+		}
+		pid, _ = strconv.Atoi(opts[i])
+	}
+	if len(env) > 0 {
+		return 0, &FieldError{Field: indexed("environment", 0), Reason: quote(env[0]) +
+			" is a bpftrace variable; the native engine takes no environment (run the template with engine bpftrace to use it)"}
+	}
+	return pid, nil
+}

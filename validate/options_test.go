@@ -126,3 +126,33 @@ func TestOptionsMessage(t *testing.T) {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }
+
+func TestNativeOptions(t *testing.T) {
+	tests := []struct {
+		name                  string
+		opts, env             []string
+		wantPID               int
+		wantField, wantReason string
+	}{
+		{name: "none"},
+		{name: "pid", opts: []string{"-p", "42"}, wantPID: 42},
+		{name: "largest pid", opts: []string{"-p", "4194303"}, wantPID: 4194303},
+		{name: "bpftrace option", opts: []string{"-v"}, wantField: "options[0]", wantReason: `"-v" is a bpftrace option`},
+		{name: "bpftrace option after pid", opts: []string{"-p", "7", "-B", "line"}, wantField: "options[2]", wantReason: `"-B" is a bpftrace option`},
+		{name: "unsafe option", opts: []string{"--unsafe"}, wantField: "options[0]", wantReason: "the native engine takes only -p PID"},
+		{name: "pid missing", opts: []string{"-p"}, wantField: "options[0]", wantReason: "needs a PID"},
+		{name: "pid zero", opts: []string{"-p", "0"}, wantField: "options[1]", wantReason: `argument "0" of "-p" is not a PID`},
+		{name: "pid too large", opts: []string{"-p", "4194304"}, wantField: "options[1]", wantReason: "is not a PID"},
+		{name: "pid twice", opts: []string{"-p", "1", "-p", "2"}, wantField: "options[2]", wantReason: "given twice"},
+		{name: "environment", env: []string{"BPFTRACE_STRLEN"}, wantField: "environment[0]", wantReason: `"BPFTRACE_STRLEN" is a bpftrace variable`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pid, err := validate.NativeOptions(tt.opts, tt.env)
+			checkRefusal(t, err, tt.wantField, tt.wantReason)
+			if err == nil && pid != tt.wantPID {
+				t.Errorf("pid %d, want %d", pid, tt.wantPID)
+			}
+		})
+	}
+}

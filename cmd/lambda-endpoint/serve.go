@@ -19,6 +19,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/config"
 	"github.com/lambda-endpoint/lambda-endpoint/httpapi"
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/metrics"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
@@ -155,13 +156,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		TracerLimitsRequired: l.TracerLimits == config.TracerLimitsRequired,
 		ChunkSize:            l.SubmitChunkSize, FlushInterval: l.FlushInterval.Duration,
 		MaxLasting: l.MaxLasting.Duration, MaxTraces: l.MaxTraces, KillGrace: l.KillGrace.Duration,
-		StderrLimit:    l.StderrLimit,
-		Spool:          spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
-		Rules:          rules,
-		Binaries:       binaries,
-		LastThread:     lastThread,
-		BPFPerfRBPages: l.BPFPerfRBPages,
-		Observer:       m,
+		StderrLimit:     l.StderrLimit,
+		Spool:           spool.Options{MaxBytes: l.SpoolMaxBytes, Sync: sync, SyncEvery: l.FlushInterval.Duration},
+		Rules:           rules,
+		Binaries:        binaries,
+		LastThread:      lastThread,
+		BPFPerfRBPages:  l.BPFPerfRBPages,
+		Engine:          messages.Engine(l.Engine),
+		NativeRingBytes: l.NativeRingBytes,
+		Observer:        m,
 	})
 	if err != nil {
 		return fmt.Errorf("starting trace runtime: %w", err)

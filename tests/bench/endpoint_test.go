@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,11 @@ func startEndpoint(t *testing.T, env *benchEnv, o endpointOptions) *endpoint {
 	addr := testsupport.FreeAddr(t)
 	if o.BPFPath == "" {
 		o.BPFPath = env.FakeBin
+	}
+	if !strings.Contains(o.Extra, "bpf-env-allow") {
+		// The fake tracer's mode (and testdata/burst.sh's settings) come
+		// from the template's environment, which the allow-list must admit.
+		o.Extra = "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\", \"BPFTRACE_BENCH_*=any\"]\n" + o.Extra
 	}
 	cfg := fmt.Sprintf(`[server]
 listen = %q
@@ -242,6 +248,26 @@ func (e *endpoint) putFakeTemplate(process, mode string, more ...string) int64 {
 	return res.TraceNo
 }
 
+// putTemplate stores a BPF template for functions of process with
+// environment (NAME=value entries) and returns its id.
+func (e *endpoint) putTemplate(process string, functions []string, environment ...string) int64 {
+	e.t.Helper()
+	names, values := []string{}, []string{}
+	for _, kv := range environment {
+		k, v, _ := strings.Cut(kv, "=")
+		names, values = append(names, k), append(values, v)
+	}
+	body, _ := json.Marshal(map[string]any{
+		"process": process, "functions": functions, "environment": names,
+		"value": values, "options": []string{}, "traceType": "BPF",
+	})
+	var res struct {
+		TraceNo int64 `json:"traceNo"`
+	}
+	e.mustJSON("PUT", "/trace", string(body), http.StatusCreated, &res)
+	return res.TraceNo
+}
+
 // startResult is the answer of POST /trace/start.
 type startResult struct {
 	Thread   int64  `json:"thread"`
@@ -251,7 +277,21 @@ type startResult struct {
 // start starts template id for lasting seconds; it returns the answer and
 // how long the request took.
 func (e *endpoint) start(id int64, lasting int) (startResult, time.Duration, error) {
-	body := fmt.Sprintf(`{"traceT":"BPF","traceId":%d,"lasting":%d}`, id, lasting)
+	return e.startWith(id, lasting, "", "")
+}
+
+// startWith is start with a trace mode and a BPF engine; each is sent only
+// when not empty.
+func (e *endpoint) startWith(id int64, lasting int, mode, engine string) (startResult, time.Duration, error) {
+	req := map[string]any{"traceT": "BPF", "traceId": id, "lasting": lasting}
+	if mode != "" {
+		req["mode"] = mode
+	}
+	if engine != "" {
+		req["engine"] = engine
+	}
+	b, _ := json.Marshal(req)
+	body := string(b)
 	t0 := time.Now()
 	st, b, err := e.do("POST", "/trace/start", body)
 	took := time.Since(t0)
@@ -266,4 +306,42 @@ func (e *endpoint) start(id int64, lasting int) (startResult, time.Duration, err
 		return r, took, fmt.Errorf("decoding start answer %s: %w", b, err)
 	}
 	return r, took, nil
+}
+
+// runningInfo is the part of GET /trace/running the bench reads.
+type runningInfo struct {
+	State          string `json:"state"`
+	PID            int    `json:"pid"`
+	BytesRead      int64  `json:"bytesRead"`
+	BytesSubmitted int64  `json:"bytesSubmitted"`
+	LostEvents     int64  `json:"lostEvents"`
+}
+
+// running returns GET /trace/running?path=path.
+func (e *endpoint) running(path string) (runningInfo, error) {
+	var ri runningInfo
+	st, b, err := e.do("GET", "/trace/running?path="+url.QueryEscape(path), "")
+	if err != nil {
+		return ri, err
+	}
+	if st != http.StatusOK {
+		return ri, fmt.Errorf("GET /trace/running: status %d: %s", st, b)
+	}
+	if err := json.Unmarshal(b, &ri); err != nil {
+		return ri, fmt.Errorf("decoding running info %s: %w", b, err)
+	}
+	return ri, nil
+}
+
+// kill sends POST /trace/kill for the trace at path.
+func (e *endpoint) kill(path string) error {
+	b, _ := json.Marshal(map[string]string{"killPath": path})
+	st, res, err := e.do("POST", "/trace/kill", string(b))
+	if err != nil {
+		return err
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("POST /trace/kill: status %d: %s", st, res)
+	}
+	return nil
 }

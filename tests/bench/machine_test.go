@@ -44,15 +44,21 @@ func describeMachine() machineInfo {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.LoadAvg = loadAvg()
 	if p, err := exec.LookPath("bpftrace"); err == nil {
 		if b, err := exec.Command(p, "--version").Output(); err == nil {
 			m.Bpftrace = strings.TrimSpace(string(b))
 		}
 	}
 	return m
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages of /proc/loadavg.
+func loadAvg() string {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			return strings.Join(f[:3], " ")
+		}
+	}
+	return "unknown"
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
 // profileSubmit runs one flood trace through an in-process trace runtime
@@ -37,12 +38,16 @@ func profileSubmit(t *testing.T, env *benchEnv, out string) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
+	rules, err := validate.RulesFrom([]string{"BPFTRACE_FAKE_MODE=any"}, nil, false) // the fake tracer's mode
+	if err != nil {
+		return 0, err
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	defer system.Shutdown()
 	rt, err := actors.New(system, actors.Options{
 		Submitter: client, Logger: logger, BPFPath: env.FakeBin, StapPath: env.FakeBin,
 		TraceDir: dir, SpoolDir: filepath.Join(dir, "spool"), CgroupParent: "-",
-		Spool: spool.Options{Sync: syncPolicy(), SyncEvery: time.Second},
+		Spool: spool.Options{Sync: syncPolicy(), SyncEvery: time.Second}, Rules: rules,
 	})
 	if err != nil {
 		return 0, err

@@ -60,11 +60,14 @@ var sections = []struct {
 	{"submit", "3. Submission throughput", benchSubmit},
 	{"scale", "4. Scale: concurrent traces", benchScale},
 	{"start", "5. Start latency", benchStart},
+	{"endpoint", "6. Through the endpoint: the traced program", benchThrough},
+	{"cpu", "7. Endpoint CPU per GB of tracer output", benchCPU},
+	{"native", "8. Native BPF engine", benchNative},
 }
 
 // TestBenchReport runs every section and writes the report to BENCH_OUT
 // (default ../../BENCHMARKS.md). BENCH_SECTIONS (comma-separated keys:
-// overhead, api, submit, scale, start) runs only some sections;
+// overhead, api, submit, scale, start, endpoint, cpu, native) runs only some sections;
 // BENCH_GOBENCH names a file of "go test -bench" output to append.
 func TestBenchReport(t *testing.T) {
 	out := os.Getenv("BENCH_OUT")

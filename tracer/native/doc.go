@@ -40,6 +40,15 @@
 //
 // # Ownership and cleanup
 //
+// The endpoint runs a trace with this package when its start asks for
+// "engine":"native" (see package actors: the trace actor's launcher calls
+// Start, its pump reads Output like a tracer's stdout, its waiter Wait).
+//
+// The trace's goroutine never lets a panic out: a panic while it reads or
+// formats ends the trace as if it were stopped (probes detached, maps
+// closed, Output at EOF) and Wait returns it as an error; Start returns a
+// panic while loading as an error, with everything released.
+//
 // Every probe, program and map is a file descriptor of the endpoint
 // process (uprobes are perf events attached through the perf_uprobe PMU),
 // so the kernel detaches and frees all of them when the endpoint exits,

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
 )
 
 // maxFunctionBytes bounds how much of one Go function is read and
@@ -49,17 +50,10 @@ func (b *binaryInfo) regabi() bool {
 	return b.Go && version.Compare(version.Lang(b.GoVersion), "go1.17") >= 0
 }
 
-// elfSymbol is a defined function symbol of the binary.
-type elfSymbol struct {
-	name  string
-	value uint64
-	size  uint64
-	sect  elf.SectionIndex
-}
-
 // inspect reads the binary at path and resolves the patterns (names, or
 // "*" wildcards) to functions; maxProbes bounds the number of uprobes
-// (entries and returns) the functions need.
+// (entries and returns) the functions need. The symbols and wildcards are
+// those of the preflight (binary.FunctionSymbols, binary.Match).
 func inspect(path string, patterns []string, maxProbes int) (*binaryInfo, error) {
 	f, err := elf.Open(path)
 	if err != nil {
@@ -73,34 +67,27 @@ func inspect(path string, patterns []string, maxProbes int) (*binaryInfo, error)
 	if bi, err := buildinfo.ReadFile(path); err == nil {
 		info.Go, info.GoVersion = true, bi.GoVersion
 	}
-	syms, err := functionSymbols(f)
+	list, err := binary.FunctionSymbols(f)
 	if err != nil {
 		return nil, fmt.Errorf("reading symbols of %s: %w", path, err)
 	}
-	names := make([]string, 0, len(syms))
-	for n := range syms {
-		names = append(names, n)
+	syms := make(map[string]binary.FunctionSymbol, len(list))
+	names := make([]string, 0, len(list))
+	for _, s := range list {
+		syms[s.Name] = s
+		names = append(names, s.Name)
 	}
 	sort.Strings(names)
 
 	seen := map[string]bool{}
 	probes := 0
 	for _, p := range patterns {
-		var matched []string
-		if strings.Contains(p, "*") {
-			for _, n := range names {
-				if binary.Glob(p, n, false) {
-					matched = append(matched, n)
-				}
-			}
-			if len(matched) == 0 {
+		matched := binary.Match(messages.BPF, p, names)
+		if len(matched) == 0 {
+			if strings.Contains(p, "*") {
 				return nil, fmt.Errorf("resolving %s in %s: %w: the wildcard matches no function symbol", strconv.Quote(p), path, ErrNoSymbol)
 			}
-		} else {
-			if _, ok := syms[p]; !ok {
-				return nil, fmt.Errorf("resolving %s in %s: %w: misspelt, inlined by the compiler everywhere it is called, or stripped", strconv.Quote(p), path, ErrNoSymbol)
-			}
-			matched = []string{p}
+			return nil, fmt.Errorf("resolving %s in %s: %w: misspelt, inlined by the compiler everywhere it is called, or stripped", strconv.Quote(p), path, ErrNoSymbol)
 		}
 		for _, n := range matched {
 			if seen[n] {
@@ -109,8 +96,7 @@ func inspect(path string, patterns []string, maxProbes int) (*binaryInfo, error)
 			seen[n] = true
 			fn := function{Name: n}
 			if info.Go {
-				s := syms[n]
-				code, err := symbolBytes(f, s)
+				code, err := symbolBytes(f, syms[n])
 				if err != nil {
 					return nil, fmt.Errorf("reading the code of %s in %s: %w", n, path, err)
 				}
@@ -134,43 +120,20 @@ func inspect(path string, patterns []string, maxProbes int) (*binaryInfo, error)
 	return info, nil
 }
 
-// functionSymbols returns the defined function symbols of .symtab and
-// .dynsym by name (versions cut off); the first of several with one name.
-func functionSymbols(f *elf.File) (map[string]elfSymbol, error) {
-	out := map[string]elfSymbol{}
-	for _, read := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
-		syms, err := read()
-		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-			return nil, err
-		}
-		for _, s := range syms {
-			t := elf.ST_TYPE(s.Info)
-			if (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) || s.Section == elf.SHN_UNDEF || s.Value == 0 {
-				continue
-			}
-			name, _, _ := strings.Cut(s.Name, "@")
-			if _, ok := out[name]; !ok && name != "" {
-				out[name] = elfSymbol{name: name, value: s.Value, size: s.Size, sect: s.Section}
-			}
-		}
-	}
-	return out, nil
-}
-
 // symbolBytes returns the code of the function symbol s.
-func symbolBytes(f *elf.File, s elfSymbol) ([]byte, error) {
-	if int(s.sect) >= len(f.Sections) || s.sect >= elf.SHN_LORESERVE {
-		return nil, fmt.Errorf("symbol in section %d, not in a code section", s.sect)
+func symbolBytes(f *elf.File, s binary.FunctionSymbol) ([]byte, error) {
+	if int(s.Section) >= len(f.Sections) || s.Section >= elf.SHN_LORESERVE {
+		return nil, fmt.Errorf("symbol in section %d, not in a code section", s.Section)
 	}
-	sec := f.Sections[s.sect]
-	if sec.Type == elf.SHT_NOBITS || s.value < sec.Addr || s.value-sec.Addr+s.size > sec.Size {
+	sec := f.Sections[s.Section]
+	if sec.Type == elf.SHT_NOBITS || s.Value < sec.Addr || s.Value-sec.Addr > sec.Size || s.Size > sec.Size-(s.Value-sec.Addr) {
 		return nil, fmt.Errorf("symbol outside its section %s", sec.Name)
 	}
-	if s.size == 0 || s.size > maxFunctionBytes {
-		return nil, fmt.Errorf("symbol size %d out of range 1..%d", s.size, maxFunctionBytes)
+	if s.Size == 0 || s.Size > maxFunctionBytes {
+		return nil, fmt.Errorf("symbol size %d out of range 1..%d", s.Size, maxFunctionBytes)
 	}
-	code := make([]byte, s.size)
-	if _, err := sec.ReadAt(code, int64(s.value-sec.Addr)); err != nil && !errors.Is(err, io.EOF) {
+	code := make([]byte, s.Size)
+	if _, err := sec.ReadAt(code, int64(s.Value-sec.Addr)); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	return code, nil

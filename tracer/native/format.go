@@ -49,6 +49,11 @@ const histBuckets = 65
 // (see tracer.Script): the probe names are escaped once, up front.
 type formatter struct {
 	entry, ret, call [][]byte // per function: `{"probe":"uprobe:...","uid":` and so on
+
+	// The last comm seen and its escaped form: a trace mostly sees one
+	// process, so most records reuse it.
+	comm     [commSize]byte
+	commJSON []byte
 }
 
 // newFormatter returns the formatter of the functions of process.
@@ -98,11 +103,15 @@ func (f *formatter) appendRecord(b, r []byte) (_ []byte, ok bool) {
 	b = strconv.AppendUint(b, le.Uint64(r[offTime:]), 10)
 	b = append(b, `,"process":`...)
 	comm := r[offComm : offComm+commSize]
-	n := 0
-	for n < len(comm) && comm[n] != 0 {
-		n++
+	if f.commJSON == nil || string(comm) != string(f.comm[:]) {
+		copy(f.comm[:], comm)
+		n := 0
+		for n < len(comm) && comm[n] != 0 {
+			n++
+		}
+		f.commJSON = appendJSONBytes(f.commJSON[:0], comm[:n])
 	}
-	b = appendJSONBytes(b, comm[:n])
+	b = append(b, f.commJSON...)
 	switch kind {
 	case kindReturn:
 		b = append(b, `,"retval":`...)

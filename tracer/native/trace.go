@@ -132,6 +132,10 @@ type Trace struct {
 	err error
 }
 
+// runHook, when set (by this package's tests), is called by each trace's
+// goroutine before it reads the ring buffer.
+var runHook func()
+
 // normalize fills in s's defaults and checks it.
 func (s *Spec) normalize() error {
 	if runtime.GOARCH != "amd64" {
@@ -186,7 +190,23 @@ func (s *Spec) normalize() error {
 //
 // Errors wrap ErrNotSupported, ErrNoSymbol or ErrNoReturn where they
 // apply; nothing is left attached when Start fails.
+//
+// A panic while starting (reading a hostile binary, building a program) is
+// returned as an error, with everything released: it never reaches the
+// caller's goroutine.
 func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
+	var t *Trace
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("starting native trace of %s: panic: %v", s.Process, p)
+		}
+		if err != nil && t != nil {
+			t.release()
+			if t.out != nil {
+				_ = t.out.Close()
+			}
+		}
+	}()
 	if err := s.normalize(); err != nil {
 		return nil, fmt.Errorf("checking native trace: %w", err)
 	}
@@ -199,15 +219,7 @@ func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
 		return nil, fmt.Errorf("tracing %s: %w: mode %s on a binary built by %s (before go1.17, whose register ABI it relies on)",
 			s.Process, ErrNotSupported, s.Mode, info.GoVersion)
 	}
-	t := &Trace{spec: s, info: info, poll: s.PollInterval, stop: make(chan struct{}), done: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			t.release()
-			if t.out != nil {
-				_ = t.out.Close()
-			}
-		}
-	}()
+	t = &Trace{spec: s, info: info, poll: s.PollInterval, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, f := range info.Functions {
 		t.names = append(t.names, f.Name)
 	}
@@ -345,8 +357,22 @@ func (t *Trace) attach() error {
 const flushAt = 192 << 10
 
 // run reads the ring buffer until the trace ends, then ends it.
+//
+// A panic in it (formatting, reading) ends the trace as if it were
+// stopped, with the panic in Wait's error: every probe is detached and the
+// output closed, so the reader sees EOF; the endpoint goes on.
 func (t *Trace) run(ctx context.Context) {
 	defer close(t.done)
+	defer func() {
+		if p := recover(); p != nil {
+			t.err = errors.Join(t.err, fmt.Errorf("native engine panicked: %v", p))
+			t.res.Expired = t.expired.Load()
+			t.releaseAfterPanic()
+		}
+	}()
+	if runHook != nil {
+		runHook()
+	}
 	var expire <-chan time.Time
 	if t.spec.Lasting > 0 {
 		tm := time.NewTimer(t.spec.Lasting)
@@ -467,6 +493,18 @@ func sumPerCPU(m *ebpf.Map, key uint32) (uint64, error) {
 		n += v
 	}
 	return n, nil
+}
+
+// releaseAfterPanic is release for a run that panicked: the lost counter
+// is read first if it can be, and a second panic is not let out.
+func (t *Trace) releaseAfterPanic() {
+	defer func() { _ = recover() }()
+	if t.lost != nil {
+		if lost, err := sumPerCPU(t.lost, 0); err == nil {
+			t.res.LostEvents = lost
+		}
+	}
+	t.release()
 }
 
 // release closes everything the trace holds but the caller's read end of

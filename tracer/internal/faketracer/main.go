@@ -6,9 +6,22 @@
 //
 //	exit CODE          write one line to stderr, exit with CODE at once
 //	raise SIGNAL       kill itself with signal number SIGNAL
-//	flood BYTES        write BYTES bytes of NDJSON to stdout as fast as
-//	                   possible (rounded up to whole 1024-byte lines), then
-//	                   "flood: wrote N bytes" to stderr, exit 0
+//	flood BYTES [hold] write BYTES bytes of NDJSON to stdout as fast as
+//	                   possible (rounded up to whole 1024-byte lines, 64 KiB
+//	                   per write), then "flood: wrote N bytes" to stderr,
+//	                   exit 0; with "hold", see below
+//	linewise BYTES [RATE [hold]]
+//	                   write BYTES bytes (rounded up to whole lines) of
+//	                   140-byte NDJSON lines to stdout, one write(2) per
+//	                   line as bpftrace writes its printf output; RATE, if
+//	                   not 0, paces them to about RATE lines per second
+//	                   (checked every 256 lines); then "linewise: wrote N
+//	                   bytes" to stderr, exit 0. With "hold" (flood too), it
+//	                   closes stdout after the output and exits 0 only at
+//	                   SIGINT or SIGTERM: the process stays alive while its
+//	                   reader delivers, so that its reader's /proc counters
+//	                   (which take in a child's when it is reaped) hold the
+//	                   reader's own syscalls only
 //	stderrflood BYTES  write exactly BYTES bytes to stderr, the last ones
 //	                   being "END-OF-STDERR\n", exit 0
 //	silent DURATION    write nothing, exit 0 after DURATION (seconds, or Go
@@ -95,6 +108,14 @@ func run(mode string, args []string) {
 		fail("signal %d did not kill me", sig)
 	case "flood":
 		flood(intArg(args, 0))
+		holdIf(args, 1)
+	case "linewise":
+		rate := 0
+		if len(args) > 1 {
+			rate = intArg(args, 1)
+		}
+		linewise(intArg(args, 0), rate)
+		holdIf(args, 2)
 	case "stderrflood":
 		stderrFlood(intArg(args, 0))
 	case "silent":
@@ -182,6 +203,51 @@ func flood(n int) {
 		fail("writing stdout: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "flood: wrote %d bytes\n", written)
+}
+
+// linewiseLen is the length of one line of the linewise mode, about what
+// bpftrace prints per event in mode events.
+const linewiseLen = 140
+
+// linewise writes at least n bytes of linewiseLen-byte JSON lines, one
+// write(2) each, at about rate lines per second (0: as fast as possible).
+func linewise(n, rate int) {
+	pad := strings.Repeat("x", linewiseLen)
+	line := make([]byte, 0, linewiseLen)
+	written := 0
+	t0 := time.Now()
+	for seq := 0; written < n; seq++ {
+		line = append(line[:0], `{"seq":`...)
+		line = strconv.AppendInt(line, int64(seq), 10)
+		line = append(line, `,"pad":"`...)
+		line = append(line, pad[:linewiseLen-len(line)-3]...)
+		line = append(line, "\"}\n"...)
+		if _, err := os.Stdout.Write(line); err != nil {
+			fail("writing stdout: %v", err)
+		}
+		written += len(line)
+		if rate > 0 && seq%256 == 255 {
+			due := t0.Add(time.Duration(float64(seq+1) / float64(rate) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "linewise: wrote %d bytes\n", written)
+}
+
+// holdIf, when args[i] is "hold", closes stdout and waits for SIGINT or
+// SIGTERM.
+func holdIf(args []string, i int) {
+	if i >= len(args) || args[i] != "hold" {
+		return
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if err := os.Stdout.Close(); err != nil {
+		fail("closing stdout: %v", err)
+	}
+	<-sigs
 }
 
 // stderrFlood writes exactly n bytes to stderr ending in the marker.

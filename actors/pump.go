@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
@@ -67,6 +68,15 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bo
 	capacity := 0 // unknown: the native engine's output does not gather
 	if c, ok := proc.(interface{ StdoutCapacity() int }); ok {
 		capacity = c.StdoutCapacity()
+	}
+	if _, ok := proc.(*tracer.Process); ok {
+		// A tracer's stdout is read in ppoll(2), outside the network
+		// poller, so a waiting Read holds an OS thread. Locked and never
+		// unlocked, that thread ends with the pump's goroutine instead of
+		// joining the runtime's idle threads, which never shrink: the
+		// endpoint keeps one thread per running trace, not one per trace
+		// that ever ran at once.
+		runtime.LockOSThread()
 	}
 	return pumpFrom(rt, path, sp, proc.Stdout(), gatherFor(capacity), notices, post)
 }

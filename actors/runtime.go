@@ -194,6 +194,11 @@ type Runtime struct {
 
 	limitsWarned sync.Once // the best-effort WARN about missing tracer limits
 
+	// readBufs holds the senders' buffers for reading a chunk back from
+	// the spool (*[]byte): a sender holds one only while it reads and
+	// encodes a chunk, so 200 traces waiting for output hold none.
+	readBufs sync.Pool
+
 	history *persistence.HistoryQueue // nil without Options.Runs
 
 	subMu sync.Mutex

@@ -150,9 +150,6 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 	if p, ok := sub.(chunkPreparer); ok {
 		return sendPipelined(ctx, rt, path, sp, p, post)
 	}
-	// One buffer for every chunk read back (a chunk recovered from an
-	// earlier run with a larger chunk size gets its own).
-	buf := make([]byte, 0, rt.opts.ChunkSize+spool.RecordOverhead)
 	for {
 		no := sp.Acked()
 		err := sp.Wait(ctx, no)
@@ -163,11 +160,15 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		if err != nil {
 			return fmt.Errorf("waiting for chunk %d: %w", no, err)
 		}
-		data, err := sp.ReadInto(buf, no)
+		buf := rt.readBuf()
+		data, err := sp.ReadInto(*buf, no)
 		if err != nil {
+			rt.readBufs.Put(buf)
 			return fmt.Errorf("reading spooled chunk %d: %w", no, err)
 		}
-		if err := sub.Chunk(ctx, path, no, data); err != nil {
+		err = sub.Chunk(ctx, path, no, data)
+		rt.readBufs.Put(buf)
+		if err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", no, err)
 		}
 		if err := acked(rt, path, sp, no, int64(len(data)), post); err != nil {
@@ -257,7 +258,6 @@ func readChunks(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, 
 			return false
 		}
 	}
-	buf := make([]byte, 0, rt.opts.ChunkSize+spool.RecordOverhead)
 	for no := sp.Acked(); ; no++ {
 		err := sp.Wait(ctx, no)
 		if errors.Is(err, io.EOF) {
@@ -268,15 +268,31 @@ func readChunks(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, 
 			give(prepared{err: fmt.Errorf("waiting for chunk %d: %w", no, err)})
 			return
 		}
-		data, err := sp.ReadInto(buf, no)
+		buf := rt.readBuf()
+		data, err := sp.ReadInto(*buf, no)
 		if err != nil {
+			rt.readBufs.Put(buf)
 			give(prepared{err: fmt.Errorf("reading spooled chunk %d: %w", no, err)})
 			return
 		}
-		if !give(prepared{no: no, bytes: int64(len(data)), chunk: sub.PrepareChunk(path, no, data)}) {
+		chunk := sub.PrepareChunk(path, no, data) // does not retain data
+		rt.readBufs.Put(buf)
+		if !give(prepared{no: no, bytes: int64(len(data)), chunk: chunk}) {
 			return
 		}
 	}
+}
+
+// readBuf returns a buffer for reading one chunk back (spool.ReadInto), to
+// be put back into rt.readBufs once the chunk is sent or encoded. A chunk
+// recovered from an earlier run with a larger chunk size gets a buffer of
+// its own from ReadInto.
+func (rt *Runtime) readBuf() *[]byte {
+	if b, ok := rt.readBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, rt.opts.ChunkSize+spool.RecordOverhead)
+	return &b
 }
 
 // acked records in the spool that the platform took chunk no and reports it.

@@ -21,11 +21,19 @@
 //   - a per-CPU counter counts in the kernel every record that found the
 //     ring full and every call whose entry could not be stored:
 //     Result.LostEvents is exact;
-//   - mode calls and summary store each call's entry time in a hash map
-//     keyed by its frame and look it up at return: one record per
-//     completed call, or a count in a per-CPU log2 histogram (65 buckets
-//     per function) read when the trace ends and printed as the summary
-//     lines, exact and never truncated;
+//   - mode calls and summary store each call's entry time and look it up
+//     at return: one record per completed call, or a count in a per-CPU
+//     log2 histogram (65 buckets per function) read when the trace ends
+//     and printed as the summary lines, exact and never truncated. In a C
+//     binary the entry goes to a small stack of the thread's innermost
+//     pending calls (16, matched by stack pointer) in BPF task storage
+//     (bpf_task_storage_get on the current task: no hash map update,
+//     lookup and delete per call, about half the BPF time of a call), and
+//     only calls nested deeper than that to the hash map keyed by frame;
+//     a Go binary's calls always go to the hash map (see below: a
+//     goroutine may change threads during a call). The task storage is
+//     allocated for each thread that enters a probed function (under 400
+//     bytes) and freed when the thread exits or the trace ends;
 //   - Spec.PID filters in the kernel on the thread group id, before
 //     anything is recorded.
 //
@@ -79,7 +87,8 @@
 // that has a symbol but is also inlined at some call sites is traced only
 // where it is really called. Calls that never return (panics unwinding
 // through a Go function, longjmp) leave their entry behind until the trace
-// ends; at most 16384 calls may be pending at once, beyond which calls are
-// counted lost. A Go function that leaves by a tail jump instead of RET is
+// ends (in C, until a call or return of that thread at an outer frame
+// drops it from the thread's stack); at most 16384 calls may be pending at
+// once in the hash map, beyond which calls are counted lost. A Go function that leaves by a tail jump instead of RET is
 // refused (ErrNoReturn) when it has no RET at all.
 package native

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
@@ -131,6 +132,10 @@ type Trace struct {
 	res Result // written before done is closed
 	err error
 }
+
+// noTaskFrames, when set (by this package's tests), keeps every C call's
+// entry in the hash map, as Go calls are.
+var noTaskFrames bool
 
 // runHook, when set (by this package's tests), is called by each trace's
 // goroutine before it reads the ring buffer.
@@ -259,7 +264,7 @@ func (t *Trace) load() error {
 		return fmt.Errorf("creating lost counter map: %w", err)
 	}
 	t.objs = append(t.objs, t.lost)
-	maps := progMaps{Events: t.events.FD(), Lost: t.lost.FD(), Starts: -1, Hist: -1, WakeAt: int32(s.RingBytes / 2)}
+	maps := progMaps{Events: t.events.FD(), Lost: t.lost.FD(), Starts: -1, Frames: -1, Hist: -1, WakeAt: int32(s.RingBytes / 2)}
 	if s.Mode == messages.ModeCalls || s.Mode == messages.ModeSummary {
 		starts, err := ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_starts", Type: ebpf.Hash, KeySize: 16, ValueSize: 16, MaxEntries: startsEntries})
 		if err != nil {
@@ -267,6 +272,14 @@ func (t *Trace) load() error {
 		}
 		t.objs = append(t.objs, starts)
 		maps.Starts = starts.FD()
+		if !t.info.Go && !noTaskFrames {
+			frames, err := newFrameStorage()
+			if err != nil {
+				return fmt.Errorf("creating call frame storage: %w", err)
+			}
+			t.objs = append(t.objs, frames)
+			maps.Frames = frames.FD()
+		}
 	}
 	if s.Mode == messages.ModeSummary {
 		t.hist, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_hist", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8,
@@ -279,6 +292,21 @@ func (t *Trace) load() error {
 	}
 	t.maps = maps
 	return nil
+}
+
+// newFrameStorage creates the task storage of C calls' frame stacks (see
+// taskFrameDepth): key and value need BTF, a u64 array for the value.
+func newFrameStorage() (*ebpf.Map, error) {
+	u64 := &btf.Int{Name: "u64", Size: 8}
+	return ebpf.NewMap(&ebpf.MapSpec{
+		Name:      "lambda_frames",
+		Type:      ebpf.TaskStorage,
+		KeySize:   4,
+		ValueSize: taskFramesSize,
+		Flags:     unix.BPF_F_NO_PREALLOC,
+		Key:       &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		Value:     &btf.Array{Index: u64, Type: u64, Nelems: taskFramesSize / 8},
+	})
 }
 
 // newProgram loads the program s.

@@ -17,7 +17,12 @@
 //     submitted with BPF_RB_NO_WAKEUP and read every Spec.PollInterval
 //     (default 10 ms, at most a tenth of Spec.FlushInterval), which costs
 //     the traced program far less than a wakeup per event; a record that
-//     finds the ring more than half full wakes the reader at once;
+//     finds the ring more than half full wakes the reader at once; the
+//     comm is read from the current task's BTF pointer at the offset of
+//     comm in the kernel's struct task_struct (read from
+//     /sys/kernel/btf/vmlinux once per process): two loads instead of
+//     bpf_get_current_comm (about 100 ns less per record), which stays the
+//     fallback when the kernel's BTF does not say;
 //   - a per-CPU counter counts in the kernel every record that found the
 //     ring full and every call whose entry could not be stored:
 //     Result.LostEvents is exact;

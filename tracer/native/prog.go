@@ -42,6 +42,11 @@ type progMaps struct {
 	// only for those beyond taskFrameDepth.
 	Frames int
 	Hist   int // per-CPU array of u64, histBuckets per function
+	// CommOff, when not 0, is the offset of comm in the kernel's struct
+	// task_struct (from its BTF): the programs read the comm from the
+	// current task directly, two loads, instead of calling
+	// bpf_get_current_comm, which costs a record about 100 ns more.
+	CommOff int16
 	// WakeAt is the number of bytes waiting in the ring buffer beyond
 	// which a record wakes the reader up at once (BPF_RB_FORCE_WAKEUP)
 	// instead of waiting for its next poll (BPF_RB_NO_WAKEUP).
@@ -135,7 +140,7 @@ func program(s progSpec, m progMaps) asm.Instructions {
 			asm.StoreImm(asm.R7, offDuration+4, 0, asm.Word),
 			asm.StoreImm(asm.R7, offFunction, int64(s.Function|kind<<16), asm.Word),
 		)
-		in = append(in, fillTask()...)
+		in = append(in, fillTask(m)...)
 		in = append(in, submit(m)...)
 	case progStart:
 		key := frameKey(s)
@@ -198,7 +203,7 @@ func program(s progSpec, m progMaps) asm.Instructions {
 				asm.Or.Imm(asm.R9, kindCall<<16),
 				asm.StoreMem(asm.R7, offFunction, asm.R9, asm.Word),
 			)
-			in = append(in, fillTask()...)
+			in = append(in, fillTask(m)...)
 			in = append(in, submit(m)...)
 			break
 		}
@@ -374,19 +379,33 @@ func reserve(m progMaps) asm.Instructions {
 }
 
 // fillTask fills the record at R7 with the task's ids, CPU and comm.
-func fillTask() asm.Instructions {
-	return asm.Instructions{
+func fillTask(m progMaps) asm.Instructions {
+	in := asm.Instructions{
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.StoreMem(asm.R7, offPidTgid, asm.R0, asm.DWord),
 		asm.FnGetCurrentUidGid.Call(),
 		asm.StoreMem(asm.R7, offUidGid, asm.R0, asm.DWord),
 		asm.FnGetSmpProcessorId.Call(),
 		asm.StoreMem(asm.R7, offCPU, asm.R0, asm.Word),
+	}
+	if m.CommOff != 0 {
+		// current->comm, 16 bytes: what bpf_get_current_comm copies (the
+		// kernel keeps it NUL-padded), read through the task's BTF
+		// pointer (the verifier checks the offset against its type).
+		return append(in,
+			asm.FnGetCurrentTaskBtf.Call(),
+			asm.LoadMem(asm.R1, asm.R0, m.CommOff, asm.DWord),
+			asm.StoreMem(asm.R7, offComm, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R1, asm.R0, m.CommOff+8, asm.DWord),
+			asm.StoreMem(asm.R7, offComm+8, asm.R1, asm.DWord),
+		)
+	}
+	return append(in,
 		asm.Mov.Reg(asm.R1, asm.R7),
 		asm.Add.Imm(asm.R1, offComm),
 		asm.Mov.Imm(asm.R2, commSize),
 		asm.FnGetCurrentComm.Call(),
-	}
+	)
 }
 
 // submit submits the record at R7 without waking the reader, unless more

@@ -290,8 +290,43 @@ func (t *Trace) load() error {
 		t.objs = append(t.objs, t.hist)
 		maps.Hist = t.hist.FD()
 	}
+	if s.Mode != messages.ModeSummary {
+		maps.CommOff = taskCommOffset()
+	}
 	t.maps = maps
 	return nil
+}
+
+// taskCommOff is the offset of comm in the kernel's struct task_struct, 0
+// when the kernel's BTF does not say (then the programs call
+// bpf_get_current_comm).
+var (
+	taskCommOnce sync.Once
+	taskCommOff  int16
+)
+
+// taskCommOffset returns taskCommOff, read from the kernel's BTF once.
+func taskCommOffset() int16 {
+	taskCommOnce.Do(func() {
+		spec, err := btf.LoadKernelSpec()
+		if err != nil {
+			return
+		}
+		var task *btf.Struct
+		if err := spec.TypeByName("task_struct", &task); err != nil {
+			return
+		}
+		for _, m := range task.Members {
+			a, ok := btf.UnderlyingType(m.Type).(*btf.Array)
+			if m.Name != "comm" || !ok || a.Nelems != commSize || m.Offset%8 != 0 {
+				continue
+			}
+			if off := m.Offset.Bytes(); off > 0 && off < 1<<15-16 {
+				taskCommOff = int16(off)
+			}
+		}
+	})
+	return taskCommOff
 }
 
 // newFrameStorage creates the task storage of C calls' frame stacks (see

@@ -313,8 +313,13 @@ func runNativeAlone(bin string, mode messages.Mode) (nativeRun, error) {
 		return res, err
 	}
 	read := make(chan error, 1)
+	var summary bytes.Buffer // mode summary: the summary line, checked below
 	go func() {
-		_, err := io.Copy(io.Discard, tr.Output())
+		var w io.Writer = io.Discard
+		if mode == messages.ModeSummary {
+			w = &summary
+		}
+		_, err := io.Copy(w, tr.Output())
 		read <- err
 	}()
 	time.Sleep(200 * time.Millisecond)
@@ -334,6 +339,9 @@ func runNativeAlone(bin string, mode messages.Mode) (nativeRun, error) {
 		want = overheadCalls // a record per call
 	case messages.ModeSummary:
 		want = r.LostEvents // only the summary line: no record
+		if line := fmt.Sprintf(`"calls":%d}`, overheadCalls-r.LostEvents); err == nil && !bytes.Contains(summary.Bytes(), []byte(line)) {
+			err = fmt.Errorf("summary %q has no %s", summary.String(), line)
+		}
 	}
 	if err == nil && r.Records+r.LostEvents != want {
 		err = fmt.Errorf("%d records read and %d lost, want %d in all", r.Records, r.LostEvents, want)

@@ -122,8 +122,7 @@ type Trace struct {
 	lost    *ebpf.Map
 	hist    *ebpf.Map
 	rd      *ringbuf.Reader
-	out     *output  // read end of the output pipe, the caller's
-	w       *os.File // write end of the output pipe
+	out     *output // the formatted output: written by run, read by the caller
 	stop    chan struct{}
 	stopOne sync.Once
 	done    chan struct{}
@@ -234,14 +233,7 @@ func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
 	if t.rd, err = ringbuf.NewReader(t.events); err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating output pipe: %w", err)
-	}
-	t.out, t.w = &output{f: r}, w
-	// A larger pipe lets the reader take more at once; the kernel bounds
-	// it (fs.pipe-max-size), and a failure leaves the default.
-	_, _ = unix.FcntlInt(t.w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	t.out = newOutput()
 	if err := t.attach(); err != nil {
 		return nil, fmt.Errorf("attaching probes to %s: %w", s.Process, err)
 	}
@@ -416,7 +408,8 @@ func (t *Trace) attach() error {
 	return nil
 }
 
-// flushAt is how many formatted bytes are written to the pipe at once.
+// flushAt is how many formatted bytes are handed to Output at once (at
+// most: every poll hands over what it formatted).
 const flushAt = 192 << 10
 
 // run reads the ring buffer until the trace ends, then ends it.
@@ -443,17 +436,20 @@ func (t *Trace) run(ctx context.Context) {
 		expire = tm.C
 	}
 	f := newFormatter(t.spec.Process, t.names)
-	buf := make([]byte, 0, flushAt+4096)
-	outOK := true
+	buf, outOK := t.out.buffer()
 	flush := func() {
-		if len(buf) > 0 && outOK {
-			n, err := t.w.Write(buf)
-			t.res.Bytes += uint64(n)
-			if err != nil {
-				outOK = false // the reader closed Output: keep draining, drop
-			}
+		if len(buf) == 0 || !outOK {
+			return
 		}
-		buf = buf[:0]
+		if n := len(buf); t.out.send(buf) {
+			t.res.Bytes += uint64(n)
+			buf, outOK = t.out.buffer()
+		} else {
+			outOK = false
+		}
+		if !outOK {
+			buf = nil // the reader closed Output: keep draining, drop
+		}
 	}
 	var rec ringbuf.Record
 	drain := func() error {
@@ -571,8 +567,8 @@ func (t *Trace) releaseAfterPanic() {
 }
 
 // release closes everything the trace holds but the caller's read end of
-// the output pipe: links (which detaches the probes), the ring buffer
-// reader, programs and maps, and the pipe's write end (EOF for the
+// Output: links (which detaches the probes), the ring buffer reader,
+// programs and maps, and Output's writing side (EOF for the
 // reader). Run by the trace's goroutine at its end, or by Start on failure.
 func (t *Trace) release() {
 	for _, l := range t.links {
@@ -586,8 +582,8 @@ func (t *Trace) release() {
 		_ = t.objs[i].Close()
 	}
 	t.objs = nil
-	if t.w != nil {
-		_ = t.w.Close()
+	if t.out != nil {
+		t.out.end()
 	}
 }
 
@@ -596,7 +592,7 @@ func (t *Trace) release() {
 // has SetReadDeadline(time.Time) error, so a reader can wake up while the
 // trace is quiet. EOF comes after the trace ended and everything was
 // written. The caller must read it until EOF or call CloseOutput: the
-// trace blocks (and the ring buffer fills, counted as lost) while the pipe
+// trace blocks (and the ring buffer fills, counted as lost) while Output
 // is full.
 func (t *Trace) Output() io.Reader { return t.out }
 
@@ -619,37 +615,4 @@ func (t *Trace) Done() <-chan struct{} { return t.done }
 func (t *Trace) Wait() (Result, error) {
 	<-t.done
 	return t.res, t.err
-}
-
-// output is the read end of the output pipe; it closes itself at the first
-// error but a deadline, and keeps answering io.EOF after EOF.
-type output struct {
-	f      *os.File
-	sawEOF atomic.Bool
-	once   sync.Once
-	err    error
-}
-
-func (o *output) Read(b []byte) (int, error) {
-	if o.sawEOF.Load() {
-		return 0, io.EOF
-	}
-	n, err := o.f.Read(b)
-	if err == io.EOF {
-		o.sawEOF.Store(true)
-	}
-	if err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = o.Close()
-	}
-	return n, err
-}
-
-// SetReadDeadline bounds the next Reads: a Read that reaches t returns an
-// error wrapping os.ErrDeadlineExceeded. The zero time clears it.
-func (o *output) SetReadDeadline(t time.Time) error { return o.f.SetReadDeadline(t) }
-
-// Close closes the read end.
-func (o *output) Close() error {
-	o.once.Do(func() { o.err = o.f.Close() })
-	return o.err
 }

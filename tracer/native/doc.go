@@ -96,6 +96,11 @@
 // through a Go function, longjmp) leave their entry behind until the trace
 // ends (in C, until a call or return of that thread at an outer frame
 // drops it from the thread's stack); at most 16384 calls may be pending at
-// once in the hash map, beyond which calls are counted lost. A Go function that leaves by a tail jump instead of RET is
+// once in the hash map, beyond which calls are counted lost. The kernel
+// may refuse a task storage lookup when another BPF program is using task
+// storage on the same CPU at that instant: at an entry the call then goes
+// to the hash map (nothing lost), at a return the call is missed without
+// being counted, as the kernel also skips, uncounted, any probe that fires
+// while another BPF tracing program runs on that CPU (for bpftrace too). A Go function that leaves by a tail jump instead of RET is
 // refused (ErrNoReturn) when it has no RET at all.
 package native

@@ -110,8 +110,12 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 	}
 	// The engine alone, in this process with its output discarded: what
 	// the engine costs without the endpoint's spool and delivery.
-	alone := &nativeWay{overheadWay: overheadWay{Name: "native engine alone, mode events (in process, output discarded)"}, Mode: "events"}
-	ways = append(ways, alone)
+	alone := map[*nativeWay]bool{}
+	for _, mode := range []string{"events", "calls", "summary"} {
+		w := &nativeWay{overheadWay: overheadWay{Name: "native engine alone, mode " + mode + " (in process, output discarded)"}, Mode: mode}
+		ways = append(ways, w)
+		alone[w] = true
+	}
 	tick := clockTick()
 	for rep := 0; rep < overheadReps; rep++ {
 		for _, w := range ways {
@@ -119,19 +123,19 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 				continue
 			}
 			var d time.Duration
-			switch w {
-			case floor:
+			switch {
+			case w == floor:
 				var tr tracedRun
 				tr, err = runUnderBpftrace(bpftrace, floorScript, bin, nil)
 				d = tr.Took
-			case alone:
+			case alone[w]:
 				var nr nativeRun
-				nr, err = runNativeAlone(bin)
+				nr, err = runNativeAlone(bin, messages.Mode(w.Mode))
 				d = nr.Took
 				w.CPU += nr.CPU
 				w.Lost += nr.Lost
 				w.Events += 2 * overheadCalls
-			case toFile:
+			case w == toFile:
 				var fr fileRun
 				fr, err = runBpftraceToFile(bpftrace, eventsScript, bin, filepath.Join(dir, "events.out"))
 				d = fr.Took
@@ -300,17 +304,22 @@ func runBpftraceToFile(bpftrace, script, bin, out string) (fileRun, error) {
 // process (mode events, default ring buffer), its output read and
 // discarded; CPU is this process's utime+stime from just before the
 // program starts until the trace has ended and released everything.
-func runNativeAlone(bin string) (nativeRun, error) {
+func runNativeAlone(bin string, mode messages.Mode) (nativeRun, error) {
 	var res nativeRun
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	tr, err := native.Start(ctx, native.Spec{Process: bin, Functions: []string{"f"}, Mode: messages.ModeEvents})
+	tr, err := native.Start(ctx, native.Spec{Process: bin, Functions: []string{"f"}, Mode: mode})
 	if err != nil {
 		return res, err
 	}
 	read := make(chan error, 1)
+	var summary bytes.Buffer // mode summary: the summary line, checked below
 	go func() {
-		_, err := io.Copy(io.Discard, tr.Output())
+		var w io.Writer = io.Discard
+		if mode == messages.ModeSummary {
+			w = &summary
+		}
+		_, err := io.Copy(w, tr.Output())
 		read <- err
 	}()
 	time.Sleep(200 * time.Millisecond)
@@ -324,8 +333,18 @@ func runNativeAlone(bin string) (nativeRun, error) {
 	if err == nil {
 		err = errors.Join(rerr, werr)
 	}
-	if err == nil && r.Records+r.LostEvents != 2*overheadCalls {
-		err = fmt.Errorf("%d records read and %d lost, want %d in all", r.Records, r.LostEvents, 2*overheadCalls)
+	want := uint64(2 * overheadCalls) // an entry and a return record per call
+	switch mode {
+	case messages.ModeCalls:
+		want = overheadCalls // a record per call
+	case messages.ModeSummary:
+		want = r.LostEvents // only the summary line: no record
+		if line := fmt.Sprintf(`"calls":%d}`, overheadCalls-r.LostEvents); err == nil && !bytes.Contains(summary.Bytes(), []byte(line)) {
+			err = fmt.Errorf("summary %q has no %s", summary.String(), line)
+		}
+	}
+	if err == nil && r.Records+r.LostEvents != want {
+		err = fmt.Errorf("%d records read and %d lost, want %d in all", r.Records, r.LostEvents, want)
 	}
 	return res, err
 }

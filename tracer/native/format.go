@@ -50,10 +50,16 @@ const histBuckets = 65
 type formatter struct {
 	entry, ret, call [][]byte // per function: `{"probe":"uprobe:...","uid":` and so on
 
-	// The last comm seen and its escaped form: a trace mostly sees one
-	// process, so most records reuse it.
+	// The last comm seen and its escaped form, `,"process":"..."`: a
+	// trace mostly sees one process, so most records reuse it.
 	comm     [commSize]byte
 	commJSON []byte
+
+	// The last ids seen (uid, pid_tgid, cpu) and their formatted form,
+	// `U,"pid":P,"tid":T,"cpu":C,"time":`: a thread's records mostly come
+	// in runs from one CPU, so most records reuse it.
+	ids     [3]uint64
+	idsJSON []byte
 }
 
 // newFormatter returns the formatter of the functions of process.
@@ -91,17 +97,20 @@ func (f *formatter) appendRecord(b, r []byte) (_ []byte, ok bool) {
 	default:
 		return b, false
 	}
-	pidTgid := le.Uint64(r[offPidTgid:])
-	b = strconv.AppendUint(b, le.Uint64(r[offUidGid:])&0xffffffff, 10)
-	b = append(b, `,"pid":`...)
-	b = strconv.AppendUint(b, pidTgid>>32, 10)
-	b = append(b, `,"tid":`...)
-	b = strconv.AppendUint(b, pidTgid&0xffffffff, 10)
-	b = append(b, `,"cpu":`...)
-	b = strconv.AppendUint(b, uint64(le.Uint32(r[offCPU:])), 10)
-	b = append(b, `,"time":`...)
+	ids := [3]uint64{le.Uint64(r[offUidGid:]) & 0xffffffff, le.Uint64(r[offPidTgid:]), uint64(le.Uint32(r[offCPU:]))}
+	if f.idsJSON == nil || ids != f.ids {
+		f.ids = ids
+		j := strconv.AppendUint(f.idsJSON[:0], ids[0], 10)
+		j = append(j, `,"pid":`...)
+		j = strconv.AppendUint(j, ids[1]>>32, 10)
+		j = append(j, `,"tid":`...)
+		j = strconv.AppendUint(j, ids[1]&0xffffffff, 10)
+		j = append(j, `,"cpu":`...)
+		j = strconv.AppendUint(j, ids[2], 10)
+		f.idsJSON = append(j, `,"time":`...)
+	}
+	b = append(b, f.idsJSON...)
 	b = strconv.AppendUint(b, le.Uint64(r[offTime:]), 10)
-	b = append(b, `,"process":`...)
 	comm := r[offComm : offComm+commSize]
 	if f.commJSON == nil || string(comm) != string(f.comm[:]) {
 		copy(f.comm[:], comm)
@@ -109,7 +118,7 @@ func (f *formatter) appendRecord(b, r []byte) (_ []byte, ok bool) {
 		for n < len(comm) && comm[n] != 0 {
 			n++
 		}
-		f.commJSON = appendJSONBytes(f.commJSON[:0], comm[:n])
+		f.commJSON = appendJSONBytes(append(f.commJSON[:0], `,"process":`...), comm[:n])
 	}
 	b = append(b, f.commJSON...)
 	switch kind {

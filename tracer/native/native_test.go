@@ -187,6 +187,7 @@ func keys(t *testing.T, line string) []string {
 
 const (
 	cCalls  = 2000 // calls of f by the C target
+	cRec    = 40   // rec(cRec) by the C target: cRec+1 nested calls
 	goCalls = 2000 // calls of work by the Go target
 	goDeep  = 20   // goroutines calling deep(200) in the Go target
 )
@@ -210,7 +211,7 @@ func TestModes(t *testing.T) {
 		comm   string
 	}{
 		{"c", c, []string{"f", "rec"}, []string{strconv.Itoa(cCalls), "-"},
-			fmt.Sprintln(cCalls*(cCalls+1)/2 + 5), map[string]int{"f": cCalls, "rec": 6}, "target"},
+			fmt.Sprintln(cCalls*(cCalls+1)/2 + cRec), map[string]int{"f": cCalls, "rec": cRec + 1}, "target"},
 		{"go", goBin, []string{"main.work", "main.deep"}, []string{strconv.Itoa(goCalls), strconv.Itoa(goDeep)},
 			fmt.Sprintln(goCalls*(goCalls+1)/2, goDeep*200), map[string]int{"main.work": goCalls, "main.deep": goDeep * 201}, "gotarget"},
 	} {
@@ -253,6 +254,7 @@ func TestModes(t *testing.T) {
 					t.Errorf("%d lines, want %d", len(got.Lines), lines)
 				}
 				retvals := map[int64]int{}
+				recDur := map[int64]int64{} // rec(n) returns n
 				for i, m := range got.Lines {
 					ks := strings.Join(keys(t, got.Raw[i]), " ")
 					switch {
@@ -290,6 +292,9 @@ func TestModes(t *testing.T) {
 						if num(t, m, "duration") <= 0 {
 							t.Errorf("duration not positive: %v", m)
 						}
+						if m["function"] == "uprobe:"+c+":rec" {
+							recDur[num(t, m, "retval")] = num(t, m, "duration")
+						}
 					}
 					if p := num(t, m, "pid"); p != int64(got.PID) {
 						t.Fatalf("pid %d, want %d", p, got.PID)
@@ -299,6 +304,16 @@ func TestModes(t *testing.T) {
 					}
 					if num(t, m, "time") <= 0 {
 						t.Fatalf("time not positive: %v", m)
+					}
+				}
+				if mode == messages.ModeCalls && tc.name == "c" {
+					// Each rec call encloses the next: its entry paired
+					// with its own return, whether its frame was kept in
+					// the thread's frame stack or, deeper, in the hash map.
+					for n := int64(1); n <= cRec; n++ {
+						if recDur[n] <= recDur[n-1] {
+							t.Fatalf("rec(%d) took %d ns, not more than rec(%d) inside it (%d ns)", n, recDur[n], n-1, recDur[n-1])
+						}
 					}
 				}
 				if mode != messages.ModeSummary {

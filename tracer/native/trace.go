@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
@@ -121,8 +122,7 @@ type Trace struct {
 	lost    *ebpf.Map
 	hist    *ebpf.Map
 	rd      *ringbuf.Reader
-	out     *output  // read end of the output pipe, the caller's
-	w       *os.File // write end of the output pipe
+	out     *output // the formatted output: written by run, read by the caller
 	stop    chan struct{}
 	stopOne sync.Once
 	done    chan struct{}
@@ -131,6 +131,10 @@ type Trace struct {
 	res Result // written before done is closed
 	err error
 }
+
+// noTaskFrames, when set (by this package's tests), keeps every C call's
+// entry in the hash map, as Go calls are.
+var noTaskFrames bool
 
 // runHook, when set (by this package's tests), is called by each trace's
 // goroutine before it reads the ring buffer.
@@ -229,14 +233,7 @@ func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
 	if t.rd, err = ringbuf.NewReader(t.events); err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating output pipe: %w", err)
-	}
-	t.out, t.w = &output{f: r}, w
-	// A larger pipe lets the reader take more at once; the kernel bounds
-	// it (fs.pipe-max-size), and a failure leaves the default.
-	_, _ = unix.FcntlInt(t.w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	t.out = newOutput()
 	if err := t.attach(); err != nil {
 		return nil, fmt.Errorf("attaching probes to %s: %w", s.Process, err)
 	}
@@ -259,7 +256,7 @@ func (t *Trace) load() error {
 		return fmt.Errorf("creating lost counter map: %w", err)
 	}
 	t.objs = append(t.objs, t.lost)
-	maps := progMaps{Events: t.events.FD(), Lost: t.lost.FD(), Starts: -1, Hist: -1, WakeAt: int32(s.RingBytes / 2)}
+	maps := progMaps{Events: t.events.FD(), Lost: t.lost.FD(), Starts: -1, Frames: -1, Hist: -1, WakeAt: int32(s.RingBytes / 2)}
 	if s.Mode == messages.ModeCalls || s.Mode == messages.ModeSummary {
 		starts, err := ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_starts", Type: ebpf.Hash, KeySize: 16, ValueSize: 16, MaxEntries: startsEntries})
 		if err != nil {
@@ -267,6 +264,14 @@ func (t *Trace) load() error {
 		}
 		t.objs = append(t.objs, starts)
 		maps.Starts = starts.FD()
+		if !t.info.Go && !noTaskFrames {
+			frames, err := newFrameStorage()
+			if err != nil {
+				return fmt.Errorf("creating call frame storage: %w", err)
+			}
+			t.objs = append(t.objs, frames)
+			maps.Frames = frames.FD()
+		}
 	}
 	if s.Mode == messages.ModeSummary {
 		t.hist, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lambda_hist", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8,
@@ -277,8 +282,58 @@ func (t *Trace) load() error {
 		t.objs = append(t.objs, t.hist)
 		maps.Hist = t.hist.FD()
 	}
+	if s.Mode != messages.ModeSummary {
+		maps.CommOff = taskCommOffset()
+	}
 	t.maps = maps
 	return nil
+}
+
+// taskCommOff is the offset of comm in the kernel's struct task_struct, 0
+// when the kernel's BTF does not say (then the programs call
+// bpf_get_current_comm).
+var (
+	taskCommOnce sync.Once
+	taskCommOff  int16
+)
+
+// taskCommOffset returns taskCommOff, read from the kernel's BTF once.
+func taskCommOffset() int16 {
+	taskCommOnce.Do(func() {
+		spec, err := btf.LoadKernelSpec()
+		if err != nil {
+			return
+		}
+		var task *btf.Struct
+		if err := spec.TypeByName("task_struct", &task); err != nil {
+			return
+		}
+		for _, m := range task.Members {
+			a, ok := btf.UnderlyingType(m.Type).(*btf.Array)
+			if m.Name != "comm" || !ok || a.Nelems != commSize || m.Offset%8 != 0 {
+				continue
+			}
+			if off := m.Offset.Bytes(); off > 0 && off < 1<<15-16 {
+				taskCommOff = int16(off)
+			}
+		}
+	})
+	return taskCommOff
+}
+
+// newFrameStorage creates the task storage of C calls' frame stacks (see
+// taskFrameDepth): key and value need BTF, a u64 array for the value.
+func newFrameStorage() (*ebpf.Map, error) {
+	u64 := &btf.Int{Name: "u64", Size: 8}
+	return ebpf.NewMap(&ebpf.MapSpec{
+		Name:      "lambda_frames",
+		Type:      ebpf.TaskStorage,
+		KeySize:   4,
+		ValueSize: taskFramesSize,
+		Flags:     unix.BPF_F_NO_PREALLOC,
+		Key:       &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		Value:     &btf.Array{Index: u64, Type: u64, Nelems: taskFramesSize / 8},
+	})
 }
 
 // newProgram loads the program s.
@@ -353,7 +408,8 @@ func (t *Trace) attach() error {
 	return nil
 }
 
-// flushAt is how many formatted bytes are written to the pipe at once.
+// flushAt is how many formatted bytes are handed to Output at once (at
+// most: every poll hands over what it formatted).
 const flushAt = 192 << 10
 
 // run reads the ring buffer until the trace ends, then ends it.
@@ -380,17 +436,20 @@ func (t *Trace) run(ctx context.Context) {
 		expire = tm.C
 	}
 	f := newFormatter(t.spec.Process, t.names)
-	buf := make([]byte, 0, flushAt+4096)
-	outOK := true
+	buf, outOK := t.out.buffer()
 	flush := func() {
-		if len(buf) > 0 && outOK {
-			n, err := t.w.Write(buf)
-			t.res.Bytes += uint64(n)
-			if err != nil {
-				outOK = false // the reader closed Output: keep draining, drop
-			}
+		if len(buf) == 0 || !outOK {
+			return
 		}
-		buf = buf[:0]
+		if n := len(buf); t.out.send(buf) {
+			t.res.Bytes += uint64(n)
+			buf, outOK = t.out.buffer()
+		} else {
+			outOK = false
+		}
+		if !outOK {
+			buf = nil // the reader closed Output: keep draining, drop
+		}
 	}
 	var rec ringbuf.Record
 	drain := func() error {
@@ -508,8 +567,8 @@ func (t *Trace) releaseAfterPanic() {
 }
 
 // release closes everything the trace holds but the caller's read end of
-// the output pipe: links (which detaches the probes), the ring buffer
-// reader, programs and maps, and the pipe's write end (EOF for the
+// Output: links (which detaches the probes), the ring buffer reader,
+// programs and maps, and Output's writing side (EOF for the
 // reader). Run by the trace's goroutine at its end, or by Start on failure.
 func (t *Trace) release() {
 	for _, l := range t.links {
@@ -523,8 +582,8 @@ func (t *Trace) release() {
 		_ = t.objs[i].Close()
 	}
 	t.objs = nil
-	if t.w != nil {
-		_ = t.w.Close()
+	if t.out != nil {
+		t.out.end()
 	}
 }
 
@@ -533,7 +592,7 @@ func (t *Trace) release() {
 // has SetReadDeadline(time.Time) error, so a reader can wake up while the
 // trace is quiet. EOF comes after the trace ended and everything was
 // written. The caller must read it until EOF or call CloseOutput: the
-// trace blocks (and the ring buffer fills, counted as lost) while the pipe
+// trace blocks (and the ring buffer fills, counted as lost) while Output
 // is full.
 func (t *Trace) Output() io.Reader { return t.out }
 
@@ -556,37 +615,4 @@ func (t *Trace) Done() <-chan struct{} { return t.done }
 func (t *Trace) Wait() (Result, error) {
 	<-t.done
 	return t.res, t.err
-}
-
-// output is the read end of the output pipe; it closes itself at the first
-// error but a deadline, and keeps answering io.EOF after EOF.
-type output struct {
-	f      *os.File
-	sawEOF atomic.Bool
-	once   sync.Once
-	err    error
-}
-
-func (o *output) Read(b []byte) (int, error) {
-	if o.sawEOF.Load() {
-		return 0, io.EOF
-	}
-	n, err := o.f.Read(b)
-	if err == io.EOF {
-		o.sawEOF.Store(true)
-	}
-	if err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = o.Close()
-	}
-	return n, err
-}
-
-// SetReadDeadline bounds the next Reads: a Read that reaches t returns an
-// error wrapping os.ErrDeadlineExceeded. The zero time clears it.
-func (o *output) SetReadDeadline(t time.Time) error { return o.f.SetReadDeadline(t) }
-
-// Close closes the read end.
-func (o *output) Close() error {
-	o.once.Do(func() { o.err = o.f.Close() })
-	return o.err
 }

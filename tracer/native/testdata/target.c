@@ -4,7 +4,8 @@
  *
  * names itself COMM (prctl PR_SET_NAME) when given and not "-", waits for a
  * line on stdin when "wait" is given, then calls f(i) for i = 0..N-1 (f
- * returns i+1) and rec(5) once (6 nested calls of rec), prints the sum and
+ * returns i+1) and rec(40) once (41 nested calls of rec, rec(n) returning
+ * n: deeper than the engine's per-thread frame stack), prints the sum and
  * exits 0. noinline and the volatile sink keep the calls. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ int main(int argc, char **argv) {
 	long acc = 0;
 	for (long i = 0; i < n; i++)
 		acc += f(i);
-	acc += rec(5);
+	acc += rec(40);
 	printf("%ld\n", acc);
 	return 0;
 }

@@ -132,11 +132,12 @@ func profileCum(prof string, funcs []profileShare) ([]profileShare, string, erro
 			header = strings.TrimSpace(l)
 		}
 		f := strings.Fields(l)
-		if len(f) != 6 {
+		// flat flat% sum% cum cum% name [(inline)]
+		if len(f) < 6 || len(f) > 7 {
 			continue
 		}
 		for i := range res {
-			if res[i].Cum == "" && strings.HasSuffix(f[5], "/"+res[i].Func) {
+			if res[i].Cum == "" && (f[5] == res[i].Func || strings.HasSuffix(f[5], "/"+res[i].Func)) {
 				res[i].Cum = f[3]
 			}
 		}

@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -59,19 +57,8 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 		"engine the endpoint process's utime+stime from just before the program starts until its output stops "+
 		"growing (formatting, spooling and sending included), both per million probe hits.",
 		overheadCalls, 2*overheadCalls, overheadReps)
-	if os.Geteuid() != 0 {
-		missing(t, s, "needs root to attach uprobes")
-		return
-	}
-	bpftrace, err := exec.LookPath("bpftrace")
-	if err != nil {
-		missing(t, s, "bpftrace is not installed (apt-get install -y bpftrace)")
-		return
-	}
-	dir := t.TempDir()
-	bin, err := buildTraced(dir)
-	if err != nil {
-		missing(t, s, err.Error())
+	bpftrace, dir, bin, ok := tracedSetup(t, s)
+	if !ok {
 		return
 	}
 	floorScript := filepath.Join(dir, "floor.bt")
@@ -136,10 +123,12 @@ func benchNative(t *testing.T, env *benchEnv, s *section) {
 				w.Lost += nr.Lost
 				w.Events += 2 * overheadCalls
 			case w == toFile:
-				var fr fileRun
-				fr, err = runBpftraceToFile(bpftrace, eventsScript, bin, filepath.Join(dir, "events.out"))
+				var fr throughRun
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				fr, err = runToFile(ctx, bpftrace, &throughWay{Kind: kindByHand, Script: script, Path: eventsScript}, bin, filepath.Join(dir, "events.out"))
+				cancel()
 				d = fr.Took
-				w.CPU += fr.CPU
+				w.CPU += fr.TracerCPU
 				w.Lines += fr.Lines
 				w.Lost += fr.Lost
 				w.Events += 2 * overheadCalls
@@ -218,88 +207,6 @@ func atMostValue(v, limit float64) *bool {
 	return &ok
 }
 
-// fileRun is one run of the program under bpftrace writing to a file.
-type fileRun struct {
-	Took  time.Duration
-	CPU   time.Duration // bpftrace's utime+stime, whole run
-	Lines int64         // JSON lines in the file
-	Lost  int64         // "Lost N events" in the file
-}
-
-// runBpftraceToFile starts bpftrace with script and its stdout on the file
-// out, runs the program once bpftrace has attached (plus a second, as
-// runUnderBpftrace does), waits until the file stops growing, stops
-// bpftrace with SIGINT and counts the file's lines.
-func runBpftraceToFile(bpftrace, script, bin, out string) (fileRun, error) {
-	var res fileRun
-	f, err := os.Create(out)
-	if err != nil {
-		return res, err
-	}
-	defer os.Remove(out)
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bpftrace, script)
-	cmd.Env = append(os.Environ(), "BPFTRACE_PERF_RB_PAGES=256")
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = f, &stderr
-	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("starting bpftrace: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		<-exited
-		if ps := cmd.ProcessState; ps != nil {
-			res.CPU = ps.UserTime() + ps.SystemTime()
-		}
-	}
-	for attached := false; !attached; {
-		b, _ := os.ReadFile(out)
-		attached = bytes.HasPrefix(b, []byte("Attaching"))
-		select {
-		case err := <-exited:
-			return res, fmt.Errorf("bpftrace ended before attaching (%v): %s", err, stderr.String())
-		case <-ctx.Done():
-			stop()
-			return res, fmt.Errorf("bpftrace did not attach: %s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	time.Sleep(time.Second)
-	res.Took, err = runTraced(bin)
-	last, since := int64(-1), time.Now()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		fi, serr := f.Stat()
-		if serr != nil {
-			break
-		}
-		if fi.Size() != last {
-			last, since = fi.Size(), time.Now()
-		} else if time.Since(since) > 500*time.Millisecond {
-			break
-		}
-	}
-	stop()
-	rf, oerr := os.Open(out)
-	if oerr != nil {
-		return res, oerr
-	}
-	defer rf.Close()
-	sc := bufio.NewScanner(rf)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if bytes.HasPrefix(sc.Bytes(), []byte("{")) {
-			res.Lines++
-		} else if n, ok := lostCount(sc.Bytes()); ok {
-			res.Lost += n
-		}
-	}
-	return res, err
-}
-
 // runNativeAlone runs the program under a native trace started in this
 // process (mode events, default ring buffer), its output read and
 // discarded; CPU is this process's utime+stime from just before the
@@ -322,8 +229,7 @@ func runNativeAlone(bin string, mode messages.Mode) (nativeRun, error) {
 		_, err := io.Copy(w, tr.Output())
 		read <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
-	cpu0 := selfCPU()
+	cpu0 := selfCPU() // Start returned: every probe is attached
 	res.Took, err = runTraced(bin)
 	tr.Stop()
 	rerr := <-read
@@ -405,7 +311,7 @@ func runNative(e *endpoint, p *platformtest.Platform, id int64, mode, bin string
 			return res, fmt.Errorf("native trace not running after 30 s (state %s)", state)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	// "running": the engine's Start returned, every probe is attached.
 	cpu0, err := cpuTime(e.PID(), tick)
 	if err != nil {
 		return res, err
@@ -414,17 +320,21 @@ func runNative(e *endpoint, p *platformtest.Platform, id int64, mode, bin string
 	if err != nil {
 		return res, err
 	}
-	last, since := int64(-1), time.Now()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	qctx, qcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer qcancel()
+	var rerr error
+	if err := waitQuiet(qctx, func() int64 {
 		_, read, err := running()
 		if err != nil {
-			return res, err
+			rerr = err
+			return -1
 		}
-		if read != last {
-			last, since = read, time.Now()
-		} else if time.Since(since) > 300*time.Millisecond {
-			break
-		}
+		return read
+	}); err != nil {
+		return res, err
+	}
+	if rerr != nil {
+		return res, rerr
 	}
 	cpu1, err := cpuTime(e.PID(), tick)
 	if err != nil {

@@ -50,21 +50,11 @@ func benchOverhead(t *testing.T, env *benchEnv, s *section) {
 		"its stdout is read as fast as possible, as the endpoint does, and it is stopped once its output has been quiet for 0.5 s. %d rounds, the ways interleaved in each round; "+
 		"the value is the median run time, the ratio the median of the per-round ratios to the floor (runs of one round are "+
 		"seconds apart, so a change in the machine's load affects both alike).", overheadCalls, overheadReps)
-	if os.Geteuid() != 0 {
-		missing(t, s, "needs root to attach uprobes")
+	bpftrace, dir, bin, ok := tracedSetup(t, s)
+	if !ok {
 		return
 	}
-	bpftrace, err := exec.LookPath("bpftrace")
-	if err != nil {
-		missing(t, s, "bpftrace is not installed (apt-get install -y bpftrace)")
-		return
-	}
-	dir := t.TempDir()
-	bin, err := buildTraced(dir)
-	if err != nil {
-		missing(t, s, err.Error())
-		return
-	}
+	var err error
 
 	ways := []*overheadWay{
 		{Name: "untraced"},
@@ -299,6 +289,27 @@ func lostCount(line []byte) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// tracedSetup is what the sections that trace testdata/traced.c need:
+// root, bpftrace's path, a scratch directory and the program built in it.
+// When one is missing it reports the section as missing and ok is false.
+func tracedSetup(t *testing.T, s *section) (bpftrace, dir, bin string, ok bool) {
+	if os.Geteuid() != 0 {
+		missing(t, s, "needs root to attach uprobes")
+		return "", "", "", false
+	}
+	bpftrace, err := exec.LookPath("bpftrace")
+	if err != nil {
+		missing(t, s, "bpftrace is not installed (apt-get install -y bpftrace)")
+		return "", "", "", false
+	}
+	dir = t.TempDir()
+	if bin, err = buildTraced(dir); err != nil {
+		missing(t, s, err.Error())
+		return "", "", "", false
+	}
+	return bpftrace, dir, bin, true
 }
 
 // buildTraced compiles testdata/traced.c into dir with gcc -O2 and returns

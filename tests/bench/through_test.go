@@ -65,6 +65,7 @@ type throughRun struct {
 	Lost        int64         // events the tracer reported lost
 	EndpointCPU time.Duration // endpoint process, from before the run until the finished message was delivered
 	ReceiverCPU time.Duration // receiver process, same interval
+	TracerCPU   time.Duration // by hand: bpftrace's utime+stime, its whole run
 	Sys         counters      // endpoint syscalls from before the run until the output was delivered (tracer alive)
 	SysBytes    int64         // bytes the endpoint had read by then
 	Finish      string        // through the endpoint: the finished message's reason and code
@@ -91,19 +92,8 @@ func benchThrough(t *testing.T, env *benchEnv, s *section) {
 		"are medians, ratios the medians of the per-round ratios. CPU is utime+stime from /proc/PID/stat, from just before the "+
 		"program starts until the finished message was received.",
 		overheadCalls, throughRB, throughQuiet, throughRounds)
-	if os.Geteuid() != 0 {
-		missing(t, s, "needs root to attach uprobes")
-		return
-	}
-	bpftrace, err := exec.LookPath("bpftrace")
-	if err != nil {
-		missing(t, s, "bpftrace is not installed (apt-get install -y bpftrace)")
-		return
-	}
-	dir := t.TempDir()
-	bin, err := buildTraced(dir)
-	if err != nil {
-		missing(t, s, err.Error())
+	bpftrace, dir, bin, ok := tracedSetup(t, s)
+	if !ok {
 		return
 	}
 	tick := clockTick()
@@ -321,6 +311,9 @@ func runToFile(ctx context.Context, bpftrace string, w *throughWay, bin, out str
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-exited:
+			if ps := cmd.ProcessState; ps != nil {
+				res.TracerCPU = ps.UserTime() + ps.SystemTime()
+			}
 			return err
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()

@@ -2,10 +2,10 @@ package platformtest
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/segmentio/asm/base64"
 	"slices"
 	"sort"
 )

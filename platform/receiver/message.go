@@ -2,10 +2,10 @@ package receiver
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/segmentio/asm/base64"
 	"path"
 	"strings"
 )

@@ -89,12 +89,13 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 
 // newTransport returns the default Transport: keep-alive connections
 // reused across traces, enough idle connections per host for many traces
-// sending at once, bounded dial and handshake times.
+// sending at once, bounded dial and handshake times, and plain TCP
+// connections that write a chunk's body in one piece (bodyConn).
 func newTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		DialContext:           dialBodyConn(dialer),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   128,

@@ -148,13 +148,74 @@ func TestPumpReportsExactCounts(t *testing.T) {
 	}
 }
 
-// countingObserver counts the bytes read that the runtime reports.
+// countingObserver counts the bytes read, acknowledged and spooled that
+// the runtime reports.
 type countingObserver struct {
 	NopObserver
-	read atomic.Int64
+	read, acked, spooled atomic.Int64
 }
 
 func (o *countingObserver) OutputRead(n int64) { o.read.Add(n) }
+func (o *countingObserver) ChunkAcked(n int64) { o.acked.Add(n) }
+func (o *countingObserver) SpoolBytes(d int64) { o.spooled.Add(d) }
+
+// TestAckedBytesObservedOnce: every acknowledged byte reaches the Observer
+// exactly once, and the spool-bytes gauge returns to 0, also when the
+// sender or the trace actor is restarted mid-trace, or acknowledgements
+// are reported in batches (the actor takes the position from the spool).
+func TestAckedBytesObservedOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		sender int // panic the sender at this acknowledgement (0: never)
+		actor  int // panic the trace actor at this chunkAcked (0: never)
+	}{
+		{name: "no fault"},
+		{name: "sender restarted", sender: 3},
+		{name: "trace actor restarted", actor: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, fa := &faultAt{n: tt.sender}, &faultAt{n: tt.actor}
+			obs := &countingObserver{}
+			hooks := &testHooks{
+				onCheckpoint: func(worker, path string) {
+					if worker == wSender && tt.sender > 0 && fs.hit() {
+						panic("injected fault in the sender")
+					}
+				},
+				onReceive: func(m interface{}) {
+					if _, ok := m.(*chunkAcked); ok && tt.actor > 0 && fa.hit() {
+						panic("injected fault in the trace actor")
+					}
+				},
+			}
+			rt, p, _ := newTestRuntime(t, func(o *Options) {
+				o.hooks, o.CgroupParent, o.Observer, o.ChunkSize = hooks, "-", obs, 4<<10
+			})
+			ctx := context.Background()
+			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("flood %d", 512<<10)), Lasting: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			rec, err := p.WaitFinished(wctx, started.FilePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tt.sender > 0 && !fs.wasFired()) || (tt.actor > 0 && !fa.wasFired()) {
+				t.Fatal("the fault was never injected")
+			}
+			waitFor(t, func() bool { return obs.acked.Load() >= int64(len(rec.Data)) })
+			if got := obs.acked.Load(); got != int64(len(rec.Data)) || rec.Finished.Bytes != got {
+				t.Errorf("acknowledged bytes observed %d, platform holds %d, finished says %d", got, len(rec.Data), rec.Finished.Bytes)
+			}
+			if got := obs.spooled.Load(); got != 0 {
+				t.Errorf("spool bytes gauge ends at %d, want 0", got)
+			}
+		})
+	}
+}
 
 // TestPumpPanicInGatheredBatch: the pump panics after staging a read of
 // many lines (the fake tracer's flood writes 64 KiB at once) and is

@@ -124,6 +124,7 @@ type traceRun struct {
 	startAcked    bool
 	chunksAcked   int64
 	bytesAcked    int64
+	ackObserved   int64 // of bytesAcked, what the Observer was told (syncAcked)
 	allAcked      bool
 	final         *finalState
 	finalRecorded bool
@@ -251,14 +252,13 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *startAcked:
 		r.startAcked = true
 	case *chunkAcked:
-		if msg.no >= r.chunksAcked {
-			r.chunksAcked = msg.no + 1
-			r.bytesAcked += msg.bytes
-			rt.opts.Observer.ChunkAcked(msg.bytes)
-			rt.opts.Observer.SpoolBytes(-msg.bytes)
+		if r.sp == nil && msg.no >= r.chunksAcked { // the spool holds the count otherwise
+			r.chunksAcked, r.bytesAcked = msg.no+1, r.bytesAcked+msg.bytes
 		}
+		a.syncAcked()
 	case *allAcked:
 		r.allAcked, r.startAcked = true, true
+		a.syncAcked()
 	case *finalRecorded:
 		if r.finalRecorded {
 			break
@@ -392,13 +392,26 @@ func (a *traceActor) resync(ctx actor.Context) {
 		default:
 		}
 	}
-	if r.sp != nil {
-		if r.sp.Acked() > r.chunksAcked {
-			r.chunksAcked, r.bytesAcked = r.sp.Acked(), r.sp.AckedBytes()
-		}
-		if r.sp.Acked() > 0 {
-			r.startAcked = true
-		}
+	if r.sp != nil && r.sp.Acked() > 0 {
+		r.startAcked = true
+	}
+	a.syncAcked()
+}
+
+// syncAcked takes the acknowledged position from the spool, which the
+// sender updates before it reports (and reports at most every reportEvery
+// while chunks keep coming), and tells the Observer what was acknowledged
+// since it was last told: every acknowledged byte exactly once, whichever
+// message brought the actor here.
+func (a *traceActor) syncAcked() {
+	r := a.r
+	if r.sp != nil && r.sp.Acked() > r.chunksAcked {
+		r.chunksAcked, r.bytesAcked = r.sp.Acked(), r.sp.AckedBytes()
+	}
+	if d := r.bytesAcked - r.ackObserved; d > 0 {
+		r.ackObserved = r.bytesAcked
+		a.rt.opts.Observer.ChunkAcked(d)
+		a.rt.opts.Observer.SpoolBytes(-d)
 	}
 }
 

@@ -147,13 +147,16 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		}
 		post(&startAcked{})
 	}
+	rep := &ackReport{post: post, sp: sp}
+	defer rep.flush()
 	if p, ok := sub.(chunkPreparer); ok {
-		return sendPipelined(ctx, rt, path, sp, p, post)
+		return sendPipelined(ctx, rt, path, sp, p, rep)
 	}
 	for {
 		no := sp.Acked()
 		err := sp.Wait(ctx, no)
 		if errors.Is(err, io.EOF) {
+			rep.flush()
 			post(&allAcked{})
 			return nil
 		}
@@ -171,7 +174,7 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		if err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", no, err)
 		}
-		if err := acked(rt, path, sp, no, int64(len(data)), post); err != nil {
+		if err := acked(rt, path, sp, no, int64(len(data)), rep); err != nil {
 			return err
 		}
 	}
@@ -199,7 +202,7 @@ type prepared struct {
 // chunk waits encoded, one request is in flight, and chunks are sent and
 // acknowledged strictly in order. The reader's panic or error ends the
 // sender with that error (the actor starts it again from the spool).
-func sendPipelined(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, sub chunkPreparer, post func(interface{})) error {
+func sendPipelined(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, sub chunkPreparer, rep *ackReport) error {
 	rctx, cancel := context.WithCancel(ctx)
 	ready := make(chan prepared) // unbuffered: one chunk ahead at most
 	done := make(chan struct{})
@@ -230,13 +233,14 @@ func sendPipelined(ctx context.Context, rt *Runtime, path string, sp *spool.Spoo
 		case r.err != nil:
 			return r.err
 		case r.eof:
-			post(&allAcked{})
+			rep.flush()
+			rep.post(&allAcked{})
 			return nil
 		}
 		if err := sub.SendChunk(ctx, r.chunk); err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", r.no, err)
 		}
-		if err := acked(rt, path, sp, r.no, r.bytes, post); err != nil {
+		if err := acked(rt, path, sp, r.no, r.bytes, rep); err != nil {
 			return err
 		}
 	}
@@ -296,13 +300,47 @@ func (rt *Runtime) readBuf() *[]byte {
 }
 
 // acked records in the spool that the platform took chunk no and reports it.
-func acked(rt *Runtime, path string, sp *spool.Spool, no, n int64, post func(interface{})) error {
+func acked(rt *Runtime, path string, sp *spool.Spool, no, n int64, rep *ackReport) error {
 	rt.opts.hooks.checkpoint(wSender, path)
 	if err := sp.Ack(no); err != nil {
 		return fmt.Errorf("recording acknowledgement of chunk %d: %w", no, err)
 	}
-	post(&chunkAcked{no: no, bytes: n})
+	rep.add(no, n)
 	return nil
+}
+
+// ackReport tells the trace actor how far the sender got (*chunkAcked). A
+// report per chunk would cost two actor messages per chunk (the actor's and
+// its status push to the registry), many a second while a trace prints; so
+// while more chunks are waiting in the spool the sender reports at most
+// every reportEvery, and at once when it has caught up (it is about to
+// wait for output, so a quiet trace's counts are current) or ends. The
+// actor takes the counts from the spool (traceActor.syncAcked), which Ack
+// updated before any report, so nothing is lost by reporting late: a
+// restarted sender's actor finds the same position.
+type ackReport struct {
+	post    func(interface{})
+	sp      *spool.Spool
+	last    time.Time
+	no, n   int64 // the last chunk acknowledged, and bytes since the last report
+	pending bool
+}
+
+// add records that chunk no of n bytes was acknowledged.
+func (a *ackReport) add(no, n int64) {
+	a.no, a.n, a.pending = no, a.n+n, true
+	if a.sp.Next() <= no+1 || time.Since(a.last) >= reportEvery {
+		a.flush()
+	}
+}
+
+// flush posts what was not reported yet.
+func (a *ackReport) flush() {
+	if !a.pending {
+		return
+	}
+	a.post(&chunkAcked{no: a.no, bytes: a.n})
+	a.n, a.pending, a.last = 0, false, time.Now()
 }
 
 // finish is the finisher worker: the finished message (with start first

@@ -28,7 +28,9 @@ type cpuWay struct {
 	Bytes  int64   // what it writes
 	Target float64 // endpoint CPU-s per GB, at most; 0 for none
 	Ref    bool    // to the reference receiver instead of the platformtest one
+	Rate   int     // bytes per second the tracer writes; 0: as fast as it can
 	Runs   []cpuRun
+	Bare   []float64 // the bare loop's CPU-s/GB for the same bytes at the same rate
 }
 
 // cpuRun is one delivery of a way's output.
@@ -45,7 +47,8 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 		{Name: "line by line (140-byte lines, one write each), as fast as possible",
 			Mode: fmt.Sprintf("linewise %d 0 hold", cpuLineBytes), Bytes: roundUp(cpuLineBytes, linewiseLine), Target: 5},
 		{Name: fmt.Sprintf("line by line, paced at %d lines/s (%.0f MB/s)", cpuPacedRate, cpuPacedRate*linewiseLine/1e6),
-			Mode: fmt.Sprintf("linewise %d %d hold", cpuPaced, cpuPacedRate), Bytes: roundUp(cpuPaced, linewiseLine), Target: 5},
+			Mode: fmt.Sprintf("linewise %d %d hold", cpuPaced, cpuPacedRate), Bytes: roundUp(cpuPaced, linewiseLine), Target: 5,
+			Rate: cpuPacedRate * linewiseLine},
 		{Name: "bulk (1024-byte lines, 64 KiB writes)",
 			Mode: fmt.Sprintf("flood %d hold", cpuBulkBytes), Bytes: roundUp(cpuBulkBytes, floodLine), Target: 3},
 		{Name: "bulk, to the reference receiver (`lambda-endpoint receive`)",
@@ -57,7 +60,7 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 		"to %d lines/s so that the endpoint's reads find few lines each), or in bulk (1024-byte lines, 64 KiB writes). The "+
 		"output goes to a `platformtest` receiver (WithDiscardData: it checks the protocol and keeps a SHA-256) in a process of "+
 		"its own on loopback; the last row goes to the reference receiver (`lambda-endpoint receive`, its own process, its "+
-		"directory on tmpfs so that its two fsyncs per chunk wait for no disk), whose cost is shown for comparison. The fake tracer stays alive until its output is delivered (mode option `hold`), so that the endpoint's /proc "+
+		"directory on tmpfs so that its two fsyncs per chunk wait for no disk), whose cost is shown for comparison. The bare-loop column is the CPU of a process that PUTs the same number of bytes in full chunks to the same receiver at the same rate (the paced way's, else as fast as it can) and does nothing else: no tracer, pipe, spool or actors (its process start and the making of the chunks are included); it is what sending alone costs on this machine. The fake tracer stays alive until its output is delivered (mode option `hold`), so that the endpoint's /proc "+
 		"counters are its own (a reaped child's are added to its parent's). CPU is utime+stime from /proc/PID/stat from just "+
 		"before POST /trace/start until the receiver holds every byte; syscalls are /proc/PID/io syscr (read-like) and syscw "+
 		"(write-like), context switches summed over /proc/PID/task/*/status. %d runs of each, interleaved; medians. GB = 10^9 "+
@@ -90,10 +93,24 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 			w.Runs = append(w.Runs, r)
 			t.Logf("%s run %d: %s, endpoint %.1f CPU-s/GB, receiver %.1f CPU-s/GB", w.Name, rep+1, fmtDur(r.Took),
 				perGB(r.Endpoint.CPU, w.Bytes), perGB(r.Receiver.CPU, w.Bytes))
+			if w.Ref {
+				continue
+			}
+			// The bare loop: the same bytes in chunks to the same
+			// receiver at the same rate, from a process of its own,
+			// without a tracer, pipe, spool or actors.
+			trace := fmt.Sprintf("/tmp/bare-cpu-%d-%d.trace", rep, len(w.Bare))
+			_, used, err := bareProc(recv.URL(), env.Header, trace, w.Bytes, w.Rate)
+			recv.Remove(trace)
+			if err != nil {
+				t.Errorf("%s, bare loop run %d: %v", w.Name, rep+1, err)
+				continue
+			}
+			w.Bare = append(w.Bare, perGB(used, w.Bytes))
 		}
 	}
-	tb := "| output | per run | delivered in (median) | endpoint CPU-s / GB | receiver CPU-s / GB | endpoint read syscalls / MB | " +
-		"endpoint write syscalls / MB | endpoint context switches / MB |\n|---|---|---|---|---|---|---|---|\n"
+	tb := "| output | per run | delivered in (median) | endpoint CPU-s / GB | bare loop CPU-s / GB (same bytes and rate) | receiver CPU-s / GB | endpoint read syscalls / MB | " +
+		"endpoint write syscalls / MB | endpoint context switches / MB |\n|---|---|---|---|---|---|---|---|---|\n"
 	for _, w := range ways {
 		if len(w.Runs) == 0 && w.Target > 0 {
 			s.addRow(row{Name: "endpoint CPU per GB, " + w.Name, Value: "not available", Ratio: math.NaN(),
@@ -116,8 +133,12 @@ func benchCPU(t *testing.T, env *benchEnv, s *section) {
 		} else {
 			s.addRow(row{Name: "endpoint CPU per GB, " + w.Name, Value: fmt.Sprintf("%.1f CPU-s/GB", v), Ratio: math.NaN()})
 		}
-		tb += fmt.Sprintf("| %s | %s | %s (%.0f MB/s) | %.1f | %.1f | %.0f | %.0f | %.0f |\n", w.Name, fmtMB(w.Bytes),
-			fmtDur(median(took)), mbps(w.Bytes, median(took)), v, medianFloat(rc), medianFloat(rd), medianFloat(wr), medianFloat(cs))
+		bare := "–"
+		if len(w.Bare) > 0 {
+			bare = fmt.Sprintf("%.1f", medianFloat(w.Bare))
+		}
+		tb += fmt.Sprintf("| %s | %s | %s (%.0f MB/s) | %.1f | %s | %.1f | %.0f | %.0f | %.0f |\n", w.Name, fmtMB(w.Bytes),
+			fmtDur(median(took)), mbps(w.Bytes, median(took)), v, bare, medianFloat(rc), medianFloat(rd), medianFloat(wr), medianFloat(cs))
 		var runs []string
 		for _, x := range ep {
 			runs = append(runs, fmt.Sprintf("%.1f", x))

@@ -160,11 +160,27 @@ func floodChunks(n int, fn func(no int64, data []byte) error) error {
 // talking to the receiver; it returns the loop's time and the SHA-256 p
 // recorded, and the CPU (utime+stime) its process used.
 func bareRun(p *platformtest.Platform, header, trace string) (time.Duration, string, time.Duration, error) {
+	d, used, err := bareProc(p.URL(), header, trace, submitBytes, 0)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	rec := p.Trace(trace)
+	if rec.Bytes != submitBytes {
+		return 0, "", 0, fmt.Errorf("the receiver holds %d bytes, want %d", rec.Bytes, submitBytes)
+	}
+	return d, rec.SHA256, used, nil
+}
+
+// bareProc runs the bare loop's child process against the receiver at url:
+// n bytes of flood output in chunks, at rate bytes per second (0: as fast
+// as it can). It returns the loop's time and the CPU its process used.
+func bareProc(url, header, trace string, n int64, rate int) (time.Duration, time.Duration, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBareLoop$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "BENCH_BARE_URL="+p.URL(), "BENCH_BARE_TRACE="+trace, "BENCH_BARE_AUTH="+header)
+	cmd.Env = append(os.Environ(), "BENCH_BARE_URL="+url, "BENCH_BARE_TRACE="+trace, "BENCH_BARE_AUTH="+header,
+		"BENCH_BARE_BYTES="+strconv.FormatInt(n, 10), "BENCH_BARE_RATE="+strconv.Itoa(rate))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("bare loop process: %w\n%s", err, out)
+		return 0, 0, fmt.Errorf("bare loop process: %w\n%s", err, out)
 	}
 	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	var used time.Duration
@@ -173,27 +189,33 @@ func bareRun(p *platformtest.Platform, header, trace string) (time.Duration, str
 	}
 	_, after, ok := strings.Cut(string(out), "BARE-LOOP-NS=")
 	if !ok {
-		return 0, "", 0, fmt.Errorf("bare loop process printed no time:\n%s", out)
+		return 0, 0, fmt.Errorf("bare loop process printed no time:\n%s", out)
 	}
 	ns, err := strconv.ParseInt(strings.Fields(after)[0], 10, 64)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("bare loop process: %w", err)
+		return 0, 0, fmt.Errorf("bare loop process: %w", err)
 	}
-	rec := p.Trace(trace)
-	if rec.Bytes != submitBytes {
-		return 0, "", 0, fmt.Errorf("the receiver holds %d bytes, want %d", rec.Bytes, submitBytes)
-	}
-	return time.Duration(ns), rec.SHA256, used, nil
+	return time.Duration(ns), used, nil
 }
 
-// TestBareLoop is the bare loop's child process (see bareRun): it PUTs a
-// start message and every chunk of the flood output to BENCH_BARE_URL, one
-// after the other over one keep-alive connection, and prints how long the
-// chunks took. It is skipped unless bareRun runs it.
+// TestBareLoop is the bare loop's child process (see bareProc): it PUTs a
+// start message and every chunk of BENCH_BARE_BYTES of flood output to
+// BENCH_BARE_URL, one after the other over one keep-alive connection, each
+// chunk no earlier than its share of BENCH_BARE_RATE bytes per second
+// allows (0: at once), and prints how long the chunks took. It is skipped
+// unless bareProc runs it.
 func TestBareLoop(t *testing.T) {
 	base, trace, header := os.Getenv("BENCH_BARE_URL"), os.Getenv("BENCH_BARE_TRACE"), os.Getenv("BENCH_BARE_AUTH")
 	if base == "" {
-		t.Skip("the bare loop runs as a child process of the submit section")
+		t.Skip("the bare loop runs as a child process of the submit and cpu sections")
+	}
+	n, err := strconv.Atoi(os.Getenv("BENCH_BARE_BYTES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, err := strconv.Atoi(os.Getenv("BENCH_BARE_RATE"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -222,7 +244,12 @@ func TestBareLoop(t *testing.T) {
 	}
 	body := make([]byte, 0, platform.ChunkBodyLen(trace, submitChunk))
 	t0 := time.Now()
-	err := floodChunks(submitBytes, func(no int64, data []byte) error {
+	sent := 0
+	err = floodChunks(n, func(no int64, data []byte) error {
+		sent += len(data)
+		if rate > 0 { // this chunk is complete once the paced output got this far
+			time.Sleep(time.Until(t0.Add(time.Duration(float64(sent) / float64(rate) * float64(time.Second)))))
+		}
 		body = platform.AppendChunkBody(body[:0], trace, no, data)
 		return put(body)
 	})

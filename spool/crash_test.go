@@ -222,3 +222,34 @@ func TestWriterStagesTailOnly(t *testing.T) {
 	}
 	w.Close()
 }
+
+// TestWriterCompactionFails: when the staging file cannot be replaced, the
+// Writer says so and goes on appending records to the old one, which
+// still holds every byte not in a chunk.
+func TestWriterCompactionFails(t *testing.T) {
+	defer func(n int64) { stageCompactAt = n }(stageCompactAt)
+	stageCompactAt = 24
+	s := create(t, Options{Sync: SyncNever})
+	w := NewWriter(s, 8)
+	if err := os.Mkdir(filepath.Join(s.Dir(), stageName+".tmp"), 0o700); err != nil {
+		t.Fatal(err) // the temporary file cannot be created
+	}
+	var stream string
+	for i, c := range []string{"abc", "def", "ghi", "jk\nlmnopq", "rstu", "vwxy\nz", "0123456789", "ab", "cd"} {
+		if _, err := w.Write([]byte(c)); err != nil {
+			t.Fatal(err)
+		}
+		stream += c
+		got, err := readStaged(s.Dir(), s.Bytes())
+		if err != nil || string(got) != stream[s.Bytes():] {
+			t.Errorf("after write %d: staged %q, %v; want %q", i, got, err, stream[s.Bytes():])
+		}
+	}
+	if err := w.StagingErr(); err == nil || !strings.Contains(err.Error(), "compacting") {
+		t.Errorf("StagingErr() = %v, want the compaction's failure", err)
+	}
+	w.Close()
+	if got := string(spooled(t, s)); got != stream {
+		t.Errorf("spooled %q, want %q", got, stream)
+	}
+}

@@ -23,15 +23,17 @@ import (
 // record once Write returned; a byte in no record is in a chunk, or was
 // never promised (the Write did not return).
 //
-// Format (version 2): the 8-byte magic "LESTREC2" (four bytes from version
-// 1's, so that no damaged byte turns one into the other), then records
+// Format (version 2): the 8-byte magic "LESTREC2" (it differs from version
+// 1's in four bytes, so that no damaged byte turns one into the other),
+// then records
 //
 //	stream offset u64 | length u32 | CRC u32 | data
 //
 // where the offset is that of the record's first byte in the Writer's
 // stream (the spool's Bytes counts the bytes before it that are in chunks)
 // and the CRC-32C covers the 12 bytes before it and the data. Each record
-// is written with one write(2) (writev on Linux). Records come in
+// is written with one system call (a long one with writev(2) on Linux,
+// from the Writer's buffer). Records come in
 // increasing, non-overlapping offsets; the bytes between two records are
 // in chunks. When the file grows past stageCompactAt it is replaced (a
 // temporary file written, renamed over it) by one holding the bytes not
@@ -40,11 +42,11 @@ import (
 // Recovery (readStaged, with the spool's Bytes) walks the records and
 // returns the bytes from the spool's end on. A last record cut short or
 // failing its CRC (the process died in the middle of writing it: that
-// Write never returned) is ignored. Damage before the last record, or
-// bytes from the spool's end on that no record holds although a later
-// record exists (the spool lost chunks the staging file took as cut),
-// is an error: the bytes before the damage are returned with it, never a
-// byte that was not written. A file of version 1 (magic "LESTAGE1", the
+// Write never returned) is ignored. Damage before the last record is an
+// error, returned with the bytes before the damage; bytes from the spool's
+// end on that no record holds although a later record exists (the spool
+// lost chunks the staging file took as cut) are an error without bytes:
+// never a byte that was not written. A file of version 1 (magic "LESTAGE1", the
 // stream offset of its first byte u64, then every byte written), left by
 // an endpoint that crashed before an upgrade, is read too.
 const (
@@ -91,7 +93,7 @@ func putStageHeader(hdr []byte, off int64, data []byte) {
 // The temporary file is written and then renamed, so the file at the path
 // is always a complete one; the descriptor kept is the renamed file's.
 func createStage(dir string, base int64, pending []byte) (*stage, error) {
-	if len(pending) > maxStageRecord {
+	if uint64(len(pending)) > maxStageRecord {
 		return nil, fmt.Errorf("staging %d bytes: more than one record holds", len(pending))
 	}
 	path := filepath.Join(dir, stageName)
@@ -107,20 +109,21 @@ func createStage(dir string, base int64, pending []byte) (*stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing staging file: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
+	st := &stage{dir: dir, f: f, size: int64(len(b) - stageHeader)}
+	if _, err = f.Write(b); err == nil {
+		err = st.rec.init(f)
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("writing staging file: %w", err)
 	}
+	// Nothing fails after the rename: a caller that keeps its old file on
+	// an error keeps the one at the path.
 	if err := os.Rename(tmp, path); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("replacing staging file: %w", err)
-	}
-	st := &stage{dir: dir, f: f, size: int64(len(b) - stageHeader)}
-	if err := st.rec.init(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening staging file: %w", err)
 	}
 	return st, nil
 }
@@ -128,7 +131,7 @@ func createStage(dir string, base int64, pending []byte) (*stage, error) {
 // write appends a record of p, the bytes from stream offset off on. After
 // an error the file may end in a partial record: the caller stops using it.
 func (st *stage) write(off int64, p []byte) error {
-	if len(p) > maxStageRecord {
+	if uint64(len(p)) > maxStageRecord {
 		return fmt.Errorf("staging %d bytes: more than one record holds", len(p))
 	}
 	n, err := st.rec.write(off, p)
@@ -205,10 +208,10 @@ func decodeStaged(b []byte, committed int64) ([]byte, error) {
 			break // the last record's header cut short: its Write never returned
 		}
 		off := int64(le.Uint64(rest))
-		n := int(le.Uint32(rest[stageRecLenOff:]))
-		if n > len(rest)-stageRecHeader {
+		if uint64(le.Uint32(rest[stageRecLenOff:])) > uint64(len(rest)-stageRecHeader) {
 			break // cut short
 		}
+		n := int(le.Uint32(rest[stageRecLenOff:]))
 		data := rest[stageRecHeader : stageRecHeader+n]
 		c := crc32.Update(0, castagnoli, rest[:stageRecCRCSpan])
 		if crc32.Update(c, castagnoli, data) != le.Uint32(rest[stageRecCRCOff:]) {

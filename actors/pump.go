@@ -12,8 +12,36 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
 
-// readSize is how much the pump asks the pipe for at once.
-const readSize = 64 << 10
+// readSize is the most the pump asks the pipe for at once; minRead the
+// least (see readFor).
+const (
+	readSize = 64 << 10
+	minRead  = 16 << 10
+)
+
+// readFor is how much the pump asks a pipe of capacity bytes (0: not
+// known) for when the writer, cutting chunks of chunk bytes, holds
+// buffered bytes: as much as fills the buffer up to a chunk boundary (a
+// multiple of the chunk size), at most readSize, so that in bulk output
+// the chunks a full read completes take all of it but the tail of its
+// last line, and the writer stages next to nothing (spool.Writer stages
+// only what a commit leaves uncut). It is readSize when the next boundary
+// is so near that such a read would be under minRead (the writer holds
+// almost a chunk, or a chunk is larger than a read): a small read costs
+// more system calls than the staging it would save, and the chunk the
+// writer holds is cut by the next read anyway. It is readSize too for a
+// pipe no larger than a read, which is read whole: asked for less than it
+// holds when full, the pump would take the rest in a second, short read,
+// followed (the pipe then being empty) by a gather wait, one per read in
+// bulk output.
+func readFor(chunk, buffered, capacity int) int {
+	if chunk > 0 && (capacity <= 0 || capacity > readSize) {
+		if r := (buffered+readSize)/chunk*chunk - buffered; r >= minRead {
+			return r
+		}
+	}
+	return readSize
+}
 
 // gatherWait is how long at most the pump lets a tracer's output collect in
 // the pipe after a read that did not fill its buffer, before it reads
@@ -47,7 +75,8 @@ type deadliner interface {
 }
 
 // pump is the pump worker: it reads the tracer's stdout until EOF into a
-// spool.Writer (which stages, cuts and appends), then closes the writer
+// spool.Writer (which cuts, appends and stages what it did not cut; each
+// read sized by readFor so that little is left), then closes the writer
 // (sealing the spool) and reports *pumpEnded. A restarted pump's writer
 // takes over what the failed one had staged but not cut, so a pump panic
 // loses nothing. Output that has waited for FlushInterval is cut even when
@@ -78,7 +107,7 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bo
 		// that ever ran at once.
 		runtime.LockOSThread()
 	}
-	return pumpFrom(rt, path, sp, proc.Stdout(), gatherFor(capacity), notices, post)
+	return pumpFrom(rt, path, sp, proc.Stdout(), capacity, gatherFor(capacity), notices, post)
 }
 
 // gatherFor is the gather wait for a pipe of capacity bytes: gatherWait for
@@ -92,9 +121,9 @@ func gatherFor(capacity int) time.Duration {
 	return time.Duration(int64(gatherWait) * int64(min(capacity, tracer.StdoutPipeSize)) / tracer.StdoutPipeSize)
 }
 
-// pumpFrom is pump reading out, waiting at most gather after a read that
-// did not fill its buffer.
-func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather time.Duration, notices bool, post func(interface{})) error {
+// pumpFrom is pump reading out, a pipe of capacity bytes (0: not known),
+// waiting at most gather after a read that did not fill its buffer.
+func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, capacity int, gather time.Duration, notices bool, post func(interface{})) error {
 	log := rt.log.With("trace_path", path)
 	dl, _ := out.(deadliner)
 	if dl == nil {
@@ -130,6 +159,7 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 	if notices {
 		filter, slack = &tracer.NoticeFilter{}, tracer.NoticeSlack
 	}
+	w.Space(readSize + slack) // the buffer, allocated once: a chunk plus the largest read
 	reported := false
 	spooled := func(before int64, err error) {
 		if d := sp.Bytes() - before; d > 0 {
@@ -166,7 +196,8 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 		}
 		// Read straight into the writer's buffer: one buffer of a chunk
 		// plus a read per trace.
-		space := w.Space(readSize + slack)
+		want := readFor(rt.opts.ChunkSize, w.Buffered(), capacity)
+		space := w.Space(want + slack)
 		n, err := out.Read(space[slack:])
 		now := time.Now()
 		sinceRead := now.Sub(lastRead) // the time the bytes read took to arrive
@@ -195,7 +226,7 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, gather t
 		}
 		switch {
 		case err == nil:
-			if n < readSize && gather > 0 {
+			if n < want && gather > 0 {
 				// The pipe is empty: let the tracer's next lines
 				// collect in it, for about as long as the last rate
 				// takes to fill a read, but never past a flush.

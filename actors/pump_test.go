@@ -12,12 +12,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/platform/platformtest"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
+	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
 
 // pumpHarness runs pumpFrom on a pipe the test writes, with its reports
@@ -49,7 +53,7 @@ func startPump(t *testing.T, gather time.Duration, o Options) *pumpHarness {
 	rt := &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil)), opts: o}
 	h := &pumpHarness{t: t, sp: sp, w: w, done: make(chan error, 1)}
 	go func() {
-		h.done <- pumpFrom(rt, "/tmp/pump-test.trace", sp, r, gather, false, func(m interface{}) {
+		h.done <- pumpFrom(rt, "/tmp/pump-test.trace", sp, r, 0, gather, false, func(m interface{}) {
 			h.mu.Lock()
 			h.msgs = append(h.msgs, m)
 			h.mu.Unlock()
@@ -325,4 +329,196 @@ func TestPipelinedSenderOrderAndRetry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadFor: a read fills the writer's buffer up to a chunk boundary,
+// never asks for less than minRead nor more than readSize, and takes a
+// pipe no larger than a read whole.
+func TestReadFor(t *testing.T) {
+	const big = tracer.StdoutPipeSize
+	tests := []struct {
+		chunk, buffered, capacity, want int
+	}{
+		{51200, 0, big, 51200},
+		{51200, 140, big, 51060},
+		{51200, 140, 0, 51060}, // capacity not known
+		{51200, 140, readSize + 1, 51060},
+		{51200, 140, readSize, readSize}, // a pipe a read empties
+		{51200, 140, 4096, readSize},
+		{51200, 30000, big, 21200},
+		{51200, 34816, big, minRead},
+		{51200, 35000, big, readSize}, // the boundary is too near: a full read
+		{51200, 36864, big, readSize}, // 102400 is exactly a full read away
+		{51200, 36865, big, 102400 - 36865},
+		{51200, 51199, big, 51201},
+		{4096, 0, big, readSize},
+		{4096, 100, big, readSize - 100},
+		{4096, 4095, big, readSize - 4095},
+		{16 << 10, 1, big, readSize - 1},
+		{readSize, 0, big, readSize},
+		{readSize, 1000, big, readSize - 1000},
+		{readSize, readSize - 100, big, readSize}, // 100 bytes to the boundary
+		{1 << 20, 0, big, readSize},               // a chunk larger than a read
+		{1 << 20, 1<<20 - 20000, big, 20000},
+		{1 << 20, 1<<20 - 100, big, readSize},
+		{1, 0, big, readSize},
+		{0, 0, big, readSize},
+	}
+	for _, tt := range tests {
+		got := readFor(tt.chunk, tt.buffered, tt.capacity)
+		if got != tt.want {
+			t.Errorf("readFor(%d, %d, %d) = %d, want %d", tt.chunk, tt.buffered, tt.capacity, got, tt.want)
+		}
+		if got < minRead || got > readSize {
+			t.Errorf("readFor(%d, %d, %d) = %d, outside %d..%d", tt.chunk, tt.buffered, tt.capacity, got, minRead, readSize)
+		}
+	}
+}
+
+// floodReader returns a stream of 140-byte lines, as much as each Read
+// asks for (a pipe that always holds more), and records the staging
+// file's size before its EOF.
+type floodReader struct {
+	data   []byte
+	sp     *spool.Spool
+	asked  []int
+	staged int64 // the staging file's size at the end
+	cut    int64 // the bytes in chunks then
+}
+
+func (r *floodReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		if fi, err := os.Stat(filepath.Join(r.sp.Dir(), "staged")); err == nil {
+			r.staged, r.cut = fi.Size(), r.sp.Bytes()
+		}
+		return 0, io.EOF
+	}
+	r.asked = append(r.asked, len(p))
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestPumpBulkStagesLittle: in bulk output every read but the first
+// completes a chunk, so that the writer stages only the tails of lines
+// cut at chunk boundaries, and the spool gets every byte.
+func TestPumpBulkStagesLittle(t *testing.T) {
+	const size, chunk = 4 << 20, 50 << 10
+	var want bytes.Buffer
+	for i := 0; want.Len() < size; i++ {
+		l := fmt.Sprintf("{\"seq\":%d,\"pad\":\"", i)
+		want.WriteString(l + strings.Repeat("x", 140-len(l)-3) + "\"}\n")
+	}
+	sp, err := spool.Create(filepath.Join(t.TempDir(), "spool"), nil, spool.Options{Sync: spool.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	r := &floodReader{data: bytes.Clone(want.Bytes()), sp: sp}
+	rt := &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		opts: Options{ChunkSize: chunk, FlushInterval: time.Hour, Observer: NopObserver{}}}
+	if err := pumpFrom(rt, "/tmp/pump-test.trace", sp, r, 0, 0, false, func(interface{}) {}); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	for no := range sp.Next() {
+		b, err := sp.Read(no)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(b)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("the spool holds %d bytes, want the %d read", got.Len(), want.Len())
+	}
+	for i, n := range r.asked {
+		if n < minRead || n > readSize {
+			t.Errorf("read %d asked for %d bytes", i, n)
+		}
+	}
+	// Staged: the bytes held at the end (the last read's, short) and at
+	// most a line's tail per read before, with the magic and a record
+	// header each.
+	held := int64(want.Len()) - r.cut
+	if limit := 8 + int64(len(r.asked))*(140+16) + held; r.staged == 0 || r.staged > limit {
+		t.Errorf("%d reads staged %d bytes (%d held at the end), want some and at most %d", len(r.asked), r.staged, held, limit)
+	}
+	t.Logf("%d reads, %d bytes staged for %d (%d held at the end)", len(r.asked), r.staged, want.Len(), held)
+}
+
+// BenchmarkPumpFrom pumps 32 MiB of 140-byte lines, written to a pipe in
+// 64 KiB writes as fast as it takes them, into a spool (50 KiB chunks, no
+// fsync), with the gather wait of the pipe's size: the kernel's 64 KiB,
+// and tracer.StdoutPipeSize as a tracer's stdout has. CPU-s/GB is the
+// process's CPU time (the writing goroutine's included) per GB pumped.
+func BenchmarkPumpFrom(b *testing.B) {
+	const size, chunk = 32 << 20, 50 << 10
+	var stream bytes.Buffer
+	for i := 0; stream.Len() < size; i++ {
+		l := fmt.Sprintf("{\"seq\":%d,\"pad\":\"", i)
+		stream.WriteString(l + strings.Repeat("x", 140-len(l)-3) + "\"}\n")
+	}
+	data := stream.Bytes()[:size]
+	rt := &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		opts: Options{ChunkSize: chunk, FlushInterval: time.Second, Observer: NopObserver{}}}
+	for _, pipeSize := range []int{64 << 10, tracer.StdoutPipeSize} {
+		b.Run(fmt.Sprintf("pipe=%dKiB", pipeSize>>10), func(b *testing.B) {
+			dir := b.TempDir()
+			b.SetBytes(size)
+			var cpu time.Duration
+			i := 0
+			for b.Loop() {
+				sp, err := spool.Create(filepath.Join(dir, fmt.Sprint(i)), nil, spool.Options{Sync: spool.SyncNever})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+				r, w, err := os.Pipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				capacity := 64 << 10
+				if rc, err := w.SyscallConn(); err == nil && pipeSize != capacity {
+					rc.Control(func(fd uintptr) {
+						if n, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize); err == nil {
+							capacity = n
+						}
+					})
+				}
+				if capacity != pipeSize {
+					b.Skipf("the pipe has %d bytes, not %d", capacity, pipeSize)
+				}
+				go func() {
+					for p := data; len(p) > 0; p = p[min(len(p), 64<<10):] {
+						if _, err := w.Write(p[:min(len(p), 64<<10)]); err != nil {
+							break
+						}
+					}
+					w.Close()
+				}()
+				c0 := cpuTime(b)
+				if err := pumpFrom(rt, "/tmp/pump-bench.trace", sp, r, capacity, gatherFor(capacity), false, func(interface{}) {}); err != nil {
+					b.Fatal(err)
+				}
+				cpu += cpuTime(b) - c0
+				r.Close()
+				if sp.Bytes() != size {
+					b.Fatalf("spooled %d bytes, want %d", sp.Bytes(), size)
+				}
+				if err := sp.Remove(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(cpu.Seconds()/(float64(i)*size/1e9), "CPU-s/GB")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

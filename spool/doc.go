@@ -47,7 +47,7 @@
 //	state                      the acknowledged position (two slots)
 //	00000000000000000000.seg   segment files, named by their first chunk
 //	staged                     a Writer's bytes not yet cut into a chunk
-//	                           (stage.go: magic, stream offset, bytes)
+//	                           (records of them, see below)
 //
 // All integers are little-endian; checksums are CRC-32C (Castagnoli).
 //
@@ -76,6 +76,26 @@
 // acknowledgement costs one small pwrite, no rename and (except under
 // SyncAlways) no fsync.
 //
+// The staging file starts with the magic "LESTREC2" (8 bytes), then come
+// records of the bytes a Writer holds uncut:
+//
+//	stream offset u64 | data length u32 | CRC u32 | data
+//
+// where the stream offset is that of the first byte in the Writer's stream
+// (the spool's Bytes is where the bytes not in chunks start) and the CRC
+// covers the 12 bytes before it and the data. Each Write appends at most
+// one record, after the chunks it cut were appended: the bytes of that
+// Write left uncut, none when all went into chunks. Records have
+// increasing, non-overlapping offsets; the bytes between them are in
+// chunks. Past 8 MiB the file is replaced (a temporary file written and
+// renamed) by one whose only record holds the bytes not in a chunk.
+// Reading it back from the spool's Bytes on, a last record cut short or
+// failing its CRC (the process died while writing it) is ignored; damage
+// before it, or a stream byte from the spool's end on that no record holds
+// though a later record exists, is an error. A version 1 file (magic
+// "LESTAGE1", the stream offset of its first byte u64, every byte written)
+// is read too.
+//
 // The SHA-256 of all chunks survives the deletion of acknowledged
 // segments and restarts because its state is stored at both ends: in each
 // segment header (the hash up to its first chunk) and in the state slot
@@ -87,7 +107,10 @@
 // Append writes the record with pwrite(2) before it returns, so a killed
 // process (SIGKILL, panic, OOM kill) loses nothing that Append returned
 // for: the data is in the page cache, and Open finds it. An Ack that
-// returned is likewise never lost to a killed process.
+// returned is likewise never lost to a killed process, nor a byte a
+// Writer's Write returned for: it is in a chunk or in a staging record,
+// both written before Write returns. The staging file is never fsynced:
+// a power cut can lose what it holds.
 //
 // A power cut or kernel crash loses what was not fsynced:
 //

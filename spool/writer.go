@@ -11,10 +11,11 @@ import (
 // a chunk holds at most the chunk size, ends at the last newline within it
 // when there is one, and a short chunk is cut on Flush. What the Writer
 // holds but has not cut yet is also kept in the spool directory's staging
-// file (see stage.go), written before Write returns: after a crash of the
-// process, or a panic of the goroutine that wrote, a new Writer on the same
-// spool (NewWriter) or a recovering Open's caller (RecoverStaged) takes
-// those bytes over, so nothing written is lost.
+// file (see stage.go), written before Write returns (after the chunks the
+// Write made were appended, and only the bytes of it that none took):
+// after a crash of the process, or a panic of the goroutine that wrote, a
+// new Writer on the same spool (NewWriter) or a recovering Open's caller
+// (RecoverStaged) takes those bytes over, so nothing written is lost.
 //
 // A Writer is used by one goroutine. After the spool refused a chunk
 // (ErrFull, or a disk error) the Writer holds nothing and counts every
@@ -33,13 +34,13 @@ type Writer struct {
 // NewWriter returns a Writer appending to sp in chunks of at most
 // chunkSize bytes. Bytes an earlier Writer of sp staged but did not cut
 // come first. If the staging file cannot be used, the Writer works without
-// it and StagingErr says why.
+// it and StagingErr says why. A damaged staging file is reported by
+// StagingErr too; the bytes staged before the damage still come first.
 func NewWriter(sp *Spool, chunkSize int) *Writer {
 	w := &Writer{sp: sp, size: max(chunkSize, 1)}
 	pending, err := readStaged(sp.Dir(), sp.Bytes())
 	if err != nil {
 		w.stageErr = err
-		pending = nil
 	}
 	w.buf = append([]byte(nil), pending...)
 	w.oldest = time.Now()
@@ -53,9 +54,9 @@ func NewWriter(sp *Spool, chunkSize int) *Writer {
 // crash would lose them), or nil.
 func (w *Writer) StagingErr() error { return w.stageErr }
 
-// Write stages p, then appends every full chunk the held bytes make. It
-// returns the spool's error once the spool stops taking chunks; p is then
-// counted as dropped.
+// Write appends every full chunk the held bytes and p make, then stages
+// what is left of p. It returns the spool's error once the spool stops
+// taking chunks; p is then counted as dropped.
 func (w *Writer) Write(p []byte) (int, error) {
 	copy(w.Space(len(p)), p)
 	return len(p), w.Commit(len(p))
@@ -81,22 +82,46 @@ func (w *Writer) Commit(n int) error { return w.CommitSince(n, time.Now()) }
 // (a reader that let output gather in a pipe before reading it): the
 // flush deadline of Oldest counts from since, not from now.
 func (w *Writer) CommitSince(n int, since time.Time) error {
-	p := w.buf[len(w.buf) : len(w.buf)+n]
+	_ = w.buf[len(w.buf) : len(w.buf)+n] // n beyond the last Space panics, as a slice would
 	if w.failed != nil {
 		w.dropped += int64(n)
 		return w.failed
-	}
-	if w.st != nil {
-		if err := w.st.write(p); err != nil {
-			w.stageErr = fmt.Errorf("staging output: %w", err)
-			w.unstage()
-		}
 	}
 	if len(w.buf) == 0 {
 		w.oldest = since
 	}
 	w.buf = w.buf[:len(w.buf)+n]
-	return w.emit(false, since)
+	if err := w.emit(false, since); err != nil {
+		return err
+	}
+	w.stage(n)
+	return nil
+}
+
+// stage keeps in the staging file the bytes of the last n committed that
+// emit left uncut (the bytes held before them are staged already), or
+// replaces the file by one holding all held bytes when it has grown large.
+// It runs after emit's Appends returned, so a byte in no record is in a
+// chunk.
+func (w *Writer) stage(n int) {
+	if w.st == nil {
+		return
+	}
+	if w.st.due() {
+		var err error
+		if w.st, err = w.st.compact(w.sp.Bytes(), w.buf); err == nil {
+			return // the new file holds the tail too
+		}
+		w.stageErr = fmt.Errorf("compacting staging file: %w", err) // the old one is still good
+	}
+	tail := w.buf[len(w.buf)-min(n, len(w.buf)):]
+	if len(tail) == 0 {
+		return
+	}
+	if err := w.st.write(w.sp.Bytes()+int64(len(w.buf)-len(tail)), tail); err != nil {
+		w.stageErr = fmt.Errorf("staging output: %w", err)
+		w.unstage()
+	}
 }
 
 // Flush cuts and appends everything held, also a short chunk.
@@ -159,12 +184,6 @@ func (w *Writer) emit(flush bool, since time.Time) error {
 		}
 		w.buf = w.buf[:copy(w.buf, w.buf[n:])]
 		w.oldest = since
-		if w.st != nil {
-			var err error
-			if w.st, err = w.st.compact(w.sp.Bytes(), w.buf); err != nil {
-				w.stageErr = fmt.Errorf("compacting staging file: %w", err)
-			}
-		}
 	}
 }
 

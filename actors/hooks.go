@@ -11,7 +11,7 @@ type testHooks struct {
 	onReceive func(msg interface{})
 	// onCheckpoint is called by worker (a w* name) of the trace at path at
 	// its checkpoint: the launcher before it creates the spool, the pump
-	// after staging a read and before cutting it, the waiter after the
+	// after a read was committed (cut into chunks and its rest staged), the waiter after the
 	// exit and before reporting it, the sender after a chunk was accepted
 	// and before the spool records it, the finisher after finished was
 	// accepted and before the spool is removed.

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,14 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	flights map[digest]*flight // verifications in progress, by header digest
+
+	// The argon2 memory in bufs (4 MiB at the seed cost) is returned to
+	// the operating system once no hash has run for releaseIdle
+	// (releaseBufs): an endpoint that verified a few headers does not keep
+	// it for its lifetime, a flood keeps reusing it.
+	relMu       sync.Mutex
+	release     *time.Timer // armed after each hash; nil before the first
+	releaseIdle time.Duration
 
 	hashes atomic.Int64 // argon2 computations started, for tests
 }
@@ -60,6 +69,48 @@ func NewVerifier(endpointUUID, secret string, l Limits) *Verifier {
 		cache:   newCache(l.CacheSize, l.CacheTTL),
 		now:     time.Now,
 		flights: make(map[digest]*flight),
+
+		releaseIdle: releaseIdle,
+	}
+}
+
+// releaseIdle is how long the argon2 memory kept for reuse outlives the
+// last hash.
+const releaseIdle = time.Second
+
+// armRelease (re)starts the countdown to releaseBufs.
+func (v *Verifier) armRelease() {
+	v.relMu.Lock()
+	defer v.relMu.Unlock()
+	if v.release == nil {
+		v.release = time.AfterFunc(v.releaseIdle, v.releaseBufs)
+		return
+	}
+	v.release.Reset(v.releaseIdle)
+}
+
+// releaseBufs drops the argon2 memory kept for reuse and hands it back to
+// the operating system (the Go heap would keep it below its goal, and an
+// idle endpoint runs no collection that frees it). While hashes run or
+// wait it tries again later. A hash racing with it at worst allocates its
+// memory anew.
+func (v *Verifier) releaseBufs() {
+	if len(v.sem) > 0 || v.queued.Load() > 0 {
+		v.armRelease()
+		return
+	}
+	dropped := false
+	for {
+		select {
+		case <-v.bufs:
+			dropped = true
+			continue
+		default:
+		}
+		break
+	}
+	if dropped {
+		debug.FreeOSMemory()
 	}
 }
 
@@ -204,6 +255,7 @@ func (v *Verifier) compare(p Params, salt, hash []byte) error {
 	case v.bufs <- buf:
 	default: // cannot happen while callers hold sem; never block
 	}
+	v.armRelease()
 	if subtle.ConstantTimeCompare(got, hash) != 1 {
 		return refuse("hash mismatch")
 	}

@@ -202,3 +202,40 @@ func TestVerifyMessagesHaveOnePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestArgon2MemoryReleasedWhenIdle: the argon2 memory a verification used
+// is kept for the next one, and dropped once no hash ran for the idle
+// period, so an endpoint that verified a header does not hold it forever.
+func TestArgon2MemoryReleasedWhenIdle(t *testing.T) {
+	tests := []struct {
+		name string
+		idle time.Duration
+		kept bool // after the verifications, eventually
+	}{
+		{name: "kept while hashes keep coming", idle: time.Hour, kept: true},
+		{name: "released when idle", idle: time.Millisecond, kept: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerifier(seedUUID, seedSecret, Limits{CacheSize: -1})
+			v.releaseIdle = tt.idle
+			for range 2 {
+				if err := v.Verify(context.Background(), seedHeader); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !tt.kept && len(v.bufs) > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if got := len(v.bufs) > 0; got != tt.kept {
+				t.Errorf("argon2 memory kept: %v, want %v", got, tt.kept)
+			}
+			if tt.kept {
+				v.relMu.Lock()
+				v.release.Stop()
+				v.relMu.Unlock()
+			}
+		})
+	}
+}

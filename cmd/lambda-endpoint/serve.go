@@ -116,6 +116,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("computing outgoing authorization: %w", err)
 	}
+	// The hash's argon2 memory (4 MiB at the seed cost) is garbage now, but
+	// an idle endpoint would not collect it: give it back at once.
+	debug.FreeOSMemory()
 	outage := &outageLog{log: logger.With("component", "submit"), backlog: m.SpoolBacklog, now: time.Now}
 	client, err := platform.New(l.PlatformURL, outgoing, platform.Options{
 		AttemptTimeout: l.SubmitTimeout.Duration,

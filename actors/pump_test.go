@@ -196,17 +196,7 @@ func TestAckedBytesObservedOnce(t *testing.T) {
 			rt, p, _ := newTestRuntime(t, func(o *Options) {
 				o.hooks, o.CgroupParent, o.Observer, o.ChunkSize = hooks, "-", obs, 4<<10
 			})
-			ctx := context.Background()
-			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("flood %d", 512<<10)), Lasting: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			defer cancel()
-			rec, err := p.WaitFinished(wctx, started.FilePath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec := deliverFake(t, rt, p, fmt.Sprintf("flood %d", 512<<10), 60*time.Second)
 			if (tt.sender > 0 && !fs.wasFired()) || (tt.actor > 0 && !fa.wasFired()) {
 				t.Fatal("the fault was never injected")
 			}
@@ -239,17 +229,7 @@ func TestPumpPanicInGatheredBatch(t *testing.T) {
 			rt, p, _ := newTestRuntime(t, func(o *Options) {
 				o.hooks, o.CgroupParent, o.Observer, o.ChunkSize = hooks, "-", obs, 50<<10
 			})
-			ctx := context.Background()
-			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("flood %d", size)), Lasting: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			defer cancel()
-			rec, err := p.WaitFinished(wctx, started.FilePath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec := deliverFake(t, rt, p, fmt.Sprintf("flood %d", size), 60*time.Second)
 			if !f.wasFired() {
 				t.Fatal("the fault was never injected")
 			}
@@ -303,17 +283,7 @@ func TestPipelinedSenderOrderAndRetry(t *testing.T) {
 				t.Fatal("the test's submitter does not prepare chunks: the pipelined sender is not used")
 			}
 			const size = 256 << 10
-			ctx := context.Background()
-			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("flood %d", size)), Lasting: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-			defer cancel()
-			rec, err := p.WaitFinished(wctx, started.FilePath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec := deliverFake(t, rt, p, fmt.Sprintf("flood %d", size), 90*time.Second)
 			lines := bytes.Split(bytes.TrimSuffix(rec.Data, []byte("\n")), []byte("\n"))
 			for i, l := range lines {
 				var v struct{ Seq int }

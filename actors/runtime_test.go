@@ -201,17 +201,7 @@ func TestSupervision(t *testing.T) {
 				}
 			}
 			rt, p, _ := newTestRuntime(t, func(o *Options) { o.hooks = hooks; o.CgroupParent = "-" })
-			ctx := context.Background()
-			started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(fmt.Sprintf("lines %d 10ms", lines)), Lasting: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			defer cancel()
-			rec, err := p.WaitFinished(wctx, started.FilePath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec := deliverFake(t, rt, p, fmt.Sprintf("lines %d 10ms", lines), 60*time.Second)
 			if want := seqLines(lines); !bytes.Equal(rec.Data, want) {
 				t.Errorf("platform holds %q, want %q", rec.Data, want)
 			}
@@ -221,7 +211,7 @@ func TestSupervision(t *testing.T) {
 			}
 			// The registry still knows the trace until it is delivered,
 			// then forgets it.
-			waitFor(t, func() bool { all, err := rt.All(ctx); return err == nil && len(all) == 0 })
+			waitFor(t, func() bool { all, err := rt.All(context.Background()); return err == nil && len(all) == 0 })
 			if !f.wasFired() {
 				t.Error("the fault was never injected")
 			}
@@ -355,6 +345,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// deliverFake starts a trace of the fake tracer in mode on rt and returns
+// what p holds once its finished message arrived, failing the test after
+// within.
+func deliverFake(t *testing.T, rt *Runtime, p *platformtest.Platform, mode string, within time.Duration) platformtest.TraceRecord {
+	t.Helper()
+	ctx := context.Background()
+	started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate(mode), Lasting: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	rec, err := p.WaitFinished(wctx, started.FilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
 
 // TestSubscribeAndKill checks that Kill reaches a running tracer and that

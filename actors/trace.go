@@ -57,9 +57,10 @@ type (
 		exit tracer.Exit
 		lost int64
 	}
-	// startAcked, chunkAcked, allAcked: the sender's progress.
+	// startAcked, chunkAcked, allAcked: the sender's progress (the
+	// acknowledged chunks are read from the spool: syncAcked).
 	startAcked struct{}
-	chunkAcked struct{ no, bytes int64 }
+	chunkAcked struct{}
 	allAcked   struct{}
 	// finalRecorded: the recorder wrote the final state into the spool.
 	finalRecorded struct{}
@@ -252,9 +253,6 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *startAcked:
 		r.startAcked = true
 	case *chunkAcked:
-		if r.sp == nil && msg.no >= r.chunksAcked { // the spool holds the count otherwise
-			r.chunksAcked, r.bytesAcked = msg.no+1, r.bytesAcked+msg.bytes
-		}
 		a.syncAcked()
 	case *allAcked:
 		r.allAcked, r.startAcked = true, true

@@ -174,7 +174,7 @@ func send(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, starte
 		if err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", no, err)
 		}
-		if err := acked(rt, path, sp, no, int64(len(data)), rep); err != nil {
+		if err := acked(rt, path, sp, no, rep); err != nil {
 			return err
 		}
 	}
@@ -191,7 +191,6 @@ type chunkPreparer interface {
 // the reader ended (eof: the spool is sealed and every chunk was read).
 type prepared struct {
 	no    int64
-	bytes int64
 	chunk *platform.PreparedChunk
 	eof   bool
 	err   error
@@ -240,7 +239,7 @@ func sendPipelined(ctx context.Context, rt *Runtime, path string, sp *spool.Spoo
 		if err := sub.SendChunk(ctx, r.chunk); err != nil {
 			return fmt.Errorf("submitting chunk %d: %w", r.no, err)
 		}
-		if err := acked(rt, path, sp, r.no, r.bytes, rep); err != nil {
+		if err := acked(rt, path, sp, r.no, rep); err != nil {
 			return err
 		}
 	}
@@ -281,7 +280,7 @@ func readChunks(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, 
 		}
 		chunk := sub.PrepareChunk(path, no, data) // does not retain data
 		rt.readBufs.Put(buf)
-		if !give(prepared{no: no, bytes: int64(len(data)), chunk: chunk}) {
+		if !give(prepared{no: no, chunk: chunk}) {
 			return
 		}
 	}
@@ -300,12 +299,12 @@ func (rt *Runtime) readBuf() *[]byte {
 }
 
 // acked records in the spool that the platform took chunk no and reports it.
-func acked(rt *Runtime, path string, sp *spool.Spool, no, n int64, rep *ackReport) error {
+func acked(rt *Runtime, path string, sp *spool.Spool, no int64, rep *ackReport) error {
 	rt.opts.hooks.checkpoint(wSender, path)
 	if err := sp.Ack(no); err != nil {
 		return fmt.Errorf("recording acknowledgement of chunk %d: %w", no, err)
 	}
-	rep.add(no, n)
+	rep.add(no)
 	return nil
 }
 
@@ -322,13 +321,12 @@ type ackReport struct {
 	post    func(interface{})
 	sp      *spool.Spool
 	last    time.Time
-	no, n   int64 // the last chunk acknowledged, and bytes since the last report
-	pending bool
+	pending bool // an acknowledgement not reported yet
 }
 
-// add records that chunk no of n bytes was acknowledged.
-func (a *ackReport) add(no, n int64) {
-	a.no, a.n, a.pending = no, a.n+n, true
+// add records that chunk no was acknowledged.
+func (a *ackReport) add(no int64) {
+	a.pending = true
 	if a.sp.Next() <= no+1 || time.Since(a.last) >= reportEvery {
 		a.flush()
 	}
@@ -339,8 +337,8 @@ func (a *ackReport) flush() {
 	if !a.pending {
 		return
 	}
-	a.post(&chunkAcked{no: a.no, bytes: a.n})
-	a.n, a.pending, a.last = 0, false, time.Now()
+	a.post(&chunkAcked{})
+	a.pending, a.last = false, time.Now()
 }
 
 // finish is the finisher worker: the finished message (with start first

@@ -100,14 +100,14 @@ func (v *Verifier) releaseBufs() {
 		return
 	}
 	dropped := false
+drain:
 	for {
 		select {
 		case <-v.bufs:
 			dropped = true
-			continue
 		default:
+			break drain
 		}
-		break
 	}
 	if dropped {
 		debug.FreeOSMemory()

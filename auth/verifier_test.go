@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,51 @@ func TestArgon2MemoryReleasedWhenIdle(t *testing.T) {
 				v.relMu.Unlock()
 			}
 		})
+	}
+}
+
+// TestArgon2ReleaseRacesFlood attacks the release of argon2 memory with a
+// caller holding platform credentials: fresh valid headers and headers of a
+// wrong secret, concurrently, while the memory is released after every
+// hash (an idle period of a microsecond races every verification). Each
+// header still gets its own verdict from its own hash.
+func TestArgon2ReleaseRacesFlood(t *testing.T) {
+	const maxConcurrent, callers = 2, 8
+	v := NewVerifier(seedUUID, seedSecret, Limits{CacheSize: -1, MaxConcurrent: maxConcurrent, MaxWait: time.Minute, MaxQueue: 2 * callers})
+	v.releaseIdle = time.Microsecond
+	seed := Params{Variant: Argon2i, Memory: MinMemoryKiB, Iterations: MinIterations, Parallelism: 1}
+	type probe struct {
+		header string
+		good   bool
+	}
+	var probes []probe
+	for i := range 2 * callers {
+		secret := seedSecret
+		if i%2 == 1 {
+			secret = "not the secret"
+		}
+		probes = append(probes, probe{makeHeader(t, seedUUID, secret, seed, salt(byte(i+1), 16), 32), i%2 == 0})
+	}
+	errs := make(chan error, len(probes))
+	for _, pr := range probes {
+		go func() {
+			err := v.Verify(context.Background(), pr.header)
+			switch {
+			case pr.good && err != nil:
+				errs <- fmt.Errorf("valid header refused: %w", err)
+			case !pr.good && !errors.Is(err, ErrUnauthorized):
+				errs <- fmt.Errorf("wrong secret: %v, want ErrUnauthorized", err)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range probes {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := v.hashes.Load(); got != int64(len(probes)) {
+		t.Errorf("%d hashes for %d distinct headers", got, len(probes))
 	}
 }

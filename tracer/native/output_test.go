@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -67,7 +68,10 @@ func TestOutput(t *testing.T) {
 		_, err := o.Read(make([]byte, 8))
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	for o.mu.TryLock() { // until the Read holds the reader's lock: it is waiting for a chunk
+		o.mu.Unlock()
+		runtime.Gosched()
+	}
 	_ = o.Close()
 	if err := <-done; !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("waiting read at Close: %v, want ErrClosed", err)

@@ -48,6 +48,9 @@ type Result struct {
 	Identity Identity
 	// Go reports a Go binary: no return probe may go into it.
 	Go bool
+	// GoVersion is the Go toolchain's version when Go and it can be read
+	// (see Symbols.GoVersion).
+	GoVersion string
 	// Probes is the number of functions the template probes, wildcards
 	// expanded (a function named twice, e.g. by "x*" and "xmalloc", counts
 	// twice: it gets two probes).
@@ -72,6 +75,35 @@ func (c *Checker) Symbols(path string) (*Symbols, Identity, error) {
 	return s, id, nil
 }
 
+// SymbolsOf returns the symbols of the opened file f, from the cache when
+// the file (by its identity) was read before.
+func (c *Checker) SymbolsOf(f *File) (*Symbols, error) {
+	if s, ok := c.cache.get(f.Identity()); ok {
+		return s, nil
+	}
+	s, err := ReadFile(f)
+	if err != nil {
+		return nil, err
+	}
+	c.cache.put(f.Identity(), s)
+	return s, nil
+}
+
+// CheckFile is Check against the opened file f of info.Process (see Open):
+// what it checks is what f holds, whatever the path names by then. It also
+// returns the symbols it checked against.
+func (c *Checker) CheckFile(info messages.TemplateInfo, f *File) (Result, *Symbols, error) {
+	s, err := c.SymbolsOf(f)
+	if err != nil {
+		return Result{}, nil, processError(info.Process, err)
+	}
+	res, err := c.check(info, s, f.Identity())
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return res, s, nil
+}
+
 // Check runs the preflight of info against the binary info.Process names
 // now: a readable ELF executable or shared library for this host's
 // architecture; every function name or wildcard matches at least one
@@ -89,7 +121,7 @@ func (c *Checker) Check(info messages.TemplateInfo) (Result, error) {
 
 // check is Check against the symbols s of the binary with identity id.
 func (c *Checker) check(info messages.TemplateInfo, s *Symbols, id Identity) (Result, error) {
-	res := Result{Identity: id, Go: s.Go}
+	res := Result{Identity: id, Go: s.Go, GoVersion: s.GoVersion}
 	var unmatched []error
 	seen := make(map[string]bool, len(info.Functions))
 	var steps int64
@@ -150,6 +182,8 @@ func processError(p string, err error) error {
 		reason = "cannot be read (permission denied)"
 	case errors.Is(err, ErrNotRegular):
 		reason = "is not a regular file"
+	case errors.Is(err, ErrChanged):
+		reason = "changed while it was opened"
 	case errors.Is(err, ErrWrongArch), errors.Is(err, ErrNotELF):
 		reason = "is " + err.Error()
 	default:

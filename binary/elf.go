@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 )
 
 // Bounds on what Read accepts, so that a hostile file cannot make it
@@ -36,15 +34,23 @@ type Symbols struct {
 	// Functions are the names of the defined function symbols of .symtab
 	// and .dynsym, versions cut off, sorted and without duplicates.
 	Functions []string
-	// Go reports whether the binary was built by the Go toolchain.
+	// Go reports whether the binary was built by the Go toolchain: any of
+	// the sections the Go linker writes (.go.buildinfo, .gopclntab,
+	// .gosymtab, .note.go.buildid) or the Go runtime's own functions. It is
+	// the one verdict every engine uses: a binary that looks like Go in any
+	// way is Go, so nothing ever puts a return probe into it.
 	Go bool
+	// GoVersion is the version of the Go toolchain that built it (e.g.
+	// "go1.26.0") when Go and its build information can be read (see
+	// ReadFile); "" otherwise.
+	GoVersion string
 	// Machine is the ELF machine, e.g. "EM_X86_64".
 	Machine string
 }
 
 // size is about how many bytes s holds in memory, for the cache's bound.
 func (s *Symbols) size() int64 {
-	n := int64(64)
+	n := int64(64) + int64(len(s.GoVersion))
 	for _, f := range s.Functions {
 		n += int64(len(f)) + 16
 	}
@@ -126,7 +132,7 @@ func read(r io.ReaderAt, size int64) (*Symbols, error) {
 			return nil, fmt.Errorf("%w: section %q lies outside the file", ErrNotELF, sec.Name)
 		}
 		switch sec.Name {
-		case ".go.buildinfo", ".gopclntab":
+		case ".go.buildinfo", ".gopclntab", ".gosymtab", ".note.go.buildid":
 			s.Go = true
 		}
 	}
@@ -137,7 +143,8 @@ func read(r io.ReaderAt, size int64) (*Symbols, error) {
 	names := make([]string, 0, len(syms))
 	for _, sym := range syms {
 		names = append(names, sym.Name)
-		if sym.Name == "runtime.morestack" || sym.Name == "runtime.morestack.abi0" {
+		switch sym.Name {
+		case "runtime.morestack", "runtime.morestack.abi0", "runtime.morestack_noctxt", "runtime.goexit", "runtime.goexit.abi0", "runtime.rt0_go":
 			s.Go = true
 		}
 	}
@@ -242,43 +249,19 @@ func functionName(sym elf.Symbol) (string, bool) {
 	return name, true
 }
 
-// Inspect opens the file at path and reads its symbols (see Read). It also
-// returns the file's identity, taken from the opened file, so that it is the
-// identity of what was read. It does not use a cache; Checker does.
+// Inspect opens the file at path (see Open) and reads its symbols (see
+// ReadFile). It also returns the file's identity, taken from the opened
+// file, so that it is the identity of what was read. It does not use a
+// cache; Checker does.
 func Inspect(path string) (*Symbols, Identity, error) {
-	f, id, err := open(path)
+	f, err := Open(path)
 	if err != nil {
 		return nil, Identity{}, err
 	}
 	defer f.Close()
-	s, err := Read(f, id.Size)
+	s, err := ReadFile(f)
 	if err != nil {
 		return nil, Identity{}, err
 	}
-	return s, id, nil
-}
-
-// open opens path for reading without blocking (a FIFO swapped in does not
-// hang the caller) and returns it with its identity; it refuses anything but
-// a regular file.
-func open(path string) (*os.File, Identity, error) {
-	// Stat before opening: opening some device files has effects (a
-	// watchdog, a tape rewinding), so only a regular file is opened.
-	if _, err := Stat(path); err != nil {
-		return nil, Identity{}, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, Identity{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, Identity{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, Identity{}, ErrNotRegular
-	}
-	return f, identityOf(fi), nil
+	return s, f.Identity(), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 )
 
@@ -187,22 +188,45 @@ func (s *Spec) normalize() error {
 	return nil
 }
 
-// Start loads and attaches the probes of s and starts reading them. The
-// trace runs until Stop, ctx's end or s.Lasting, then detaches every probe,
-// reads what the ring buffer still holds, prints the summary in mode
-// summary, and closes Output's write end (EOF).
+// Start opens the binary of s (binary.Open), plans the trace (Prepare)
+// and starts it (Plan.Start). A caller that must answer a bad request
+// before it starts anything, or attach to exactly the file its preflight
+// read, calls Prepare and Plan.Start itself.
+func Start(ctx context.Context, s Spec) (*Trace, error) {
+	f, err := binary.Open(s.Process)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.Process, err)
+	}
+	syms, err := binary.ReadFile(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("reading %s: %w", s.Process, err)
+	}
+	p, err := Prepare(ctx, f, syms, s)
+	if err != nil {
+		return nil, err
+	}
+	return p.Start(ctx)
+}
+
+// Start loads and attaches the probes of the plan and starts reading
+// them. The trace runs until Stop, ctx's end or the Spec's Lasting, then
+// detaches every probe, reads what the ring buffer still holds, prints
+// the summary in mode summary, and closes Output's write end (EOF).
 //
-// Errors wrap ErrNotSupported, ErrNoSymbol or ErrNoReturn where they
-// apply; nothing is left attached when Start fails.
+// The probes go into the file the plan opened, through its descriptor
+// (binary.File.ProcPath), at the file offsets the plan worked out: what
+// the path names by now does not matter. Start closes the plan's file
+// whatever happens; nothing is left attached when it fails.
 //
-// A panic while starting (reading a hostile binary, building a program) is
-// returned as an error, with everything released: it never reaches the
-// caller's goroutine.
-func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
+// A panic while starting (building a program) is returned as an error,
+// with everything released: it never reaches the caller's goroutine.
+func (p *Plan) Start(ctx context.Context) (_ *Trace, err error) {
 	var t *Trace
+	s := p.spec
 	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("starting native trace of %s: panic: %v", s.Process, p)
+		if r := recover(); r != nil {
+			err = fmt.Errorf("starting native trace of %s: panic: %v", s.Process, r)
 		}
 		if err != nil && t != nil {
 			t.release()
@@ -210,19 +234,12 @@ func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
 				_ = t.out.Close()
 			}
 		}
+		_ = p.file.Close()
 	}()
-	if err := s.normalize(); err != nil {
-		return nil, fmt.Errorf("checking native trace: %w", err)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("starting native trace of %s: %w", s.Process, err)
 	}
-	info, err := inspect(s.Process, s.Functions, s.MaxProbes)
-	if err != nil {
-		return nil, err
-	}
-	returns := s.Mode == messages.ModeCalls || s.Mode == messages.ModeSummary
-	if returns && info.Go && !info.regabi() {
-		return nil, fmt.Errorf("tracing %s: %w: mode %s on a binary built by %s (before go1.17, whose register ABI it relies on)",
-			s.Process, ErrNotSupported, s.Mode, info.GoVersion)
-	}
+	info := p.info
 	t = &Trace{spec: s, info: info, poll: s.PollInterval, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, f := range info.Functions {
 		t.names = append(t.names, f.Name)
@@ -234,7 +251,7 @@ func Start(ctx context.Context, s Spec) (_ *Trace, err error) {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
 	t.out = newOutput()
-	if err := t.attach(); err != nil {
+	if err := t.attach(p.file.ProcPath()); err != nil {
 		return nil, fmt.Errorf("attaching probes to %s: %w", s.Process, err)
 	}
 	t.res.Probes = len(t.links)
@@ -351,11 +368,12 @@ func (t *Trace) newProgram(s progSpec) (*ebpf.Program, error) {
 	return p, nil
 }
 
-// attach loads the programs and attaches them: per function an entry
+// attach loads the programs and attaches them to the file path names (the
+// plan's descriptor), at the plan's file offsets: per function an entry
 // uprobe and a uretprobe (C) or an uprobe at each RET (Go).
-func (t *Trace) attach() error {
+func (t *Trace) attach(path string) error {
 	s := t.spec
-	ex, err := link.OpenExecutable(s.Process)
+	ex, err := link.OpenExecutable(path)
 	if err != nil {
 		return err
 	}
@@ -375,7 +393,7 @@ func (t *Trace) attach() error {
 		if err != nil {
 			return fmt.Errorf("loading the entry program of %s: %w", fn.Name, err)
 		}
-		l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Offset: fn.Entry})
+		l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Address: fn.Addr, Offset: fn.Entry})
 		if err != nil {
 			return fmt.Errorf("attaching to the entry of %s: %w", fn.Name, err)
 		}
@@ -387,7 +405,7 @@ func (t *Trace) attach() error {
 			return fmt.Errorf("loading the return program of %s: %w", fn.Name, err)
 		}
 		if !t.info.Go {
-			l, err := ex.Uretprobe(fn.Name, p, nil)
+			l, err := ex.Uretprobe(fn.Name, p, &link.UprobeOptions{Address: fn.Addr})
 			if err != nil {
 				return fmt.Errorf("attaching to the return of %s: %w", fn.Name, err)
 			}
@@ -398,7 +416,7 @@ func (t *Trace) attach() error {
 		// address on the goroutine stack, which the Go runtime walks
 		// (and copies) and then fails with "unknown caller pc".
 		for _, off := range fn.Returns {
-			l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Offset: off})
+			l, err := ex.Uprobe(fn.Name, p, &link.UprobeOptions{Address: fn.Addr, Offset: off})
 			if err != nil {
 				return fmt.Errorf("attaching to the RET at +%#x of %s: %w", off, fn.Name, err)
 			}

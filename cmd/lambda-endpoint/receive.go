@@ -23,7 +23,13 @@ secret, holds each trace to the submit protocol, and writes DIR/<id>.out
 (the trace's raw output, each byte once) and, at the end, DIR/<id>.json
 (the finished message as received). What it acknowledged is on disk
 (fsynced) before it answers; after a restart it carries on from DIR.
-Point the endpoint's lambda.platform-url at http://ADDR.`
+Point the endpoint's lambda.platform-url at http://ADDR.
+
+DIR is created 0700 when missing; an existing DIR must belong to the user
+running the receiver and be writable by no one else, or it is refused. The
+receiver never follows a symbolic link in DIR, never truncates a file it did
+not create, and keeps the files of at most %d traces open between their
+messages (two descriptors each; more only while requests are in progress).`
 
 func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
@@ -32,7 +38,7 @@ func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error 
 	listen := fs.String("listen", "", "host:port to listen on (default: the host:port of the config's lambda.platform-url)")
 	dir := fs.String("dir", "", "directory the traces are written to (required)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]\n\n%s\n\nFlags:\n", receiveHelp)
+		fmt.Fprintf(stderr, "Usage: lambda-endpoint receive --config FILE --dir DIR [--listen ADDR]\n\n%s\n\nFlags:\n", fmt.Sprintf(receiveHelp, receiver.DefaultMaxOpenTraces))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,12 +63,6 @@ func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error 
 	}
 	logger := newLogger(cfg.Server, stderr).With("component", "receiver")
 	warnUnknownEnv(func(w string) { logger.Warn(w) })
-	// One receiver per directory, like one endpoint per data-dir.
-	lock, err := lockDir(*dir, "--dir", "lambda-endpoint receive")
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
 	a := cfg.Auth
 	cacheSize := a.CacheSize
 	if cacheSize == 0 {
@@ -80,6 +80,15 @@ func receiveCommand(ctx context.Context, args []string, stderr io.Writer) error 
 		return fmt.Errorf("--dir %s: %w", *dir, err)
 	}
 	defer r.Close()
+	// One receiver per directory, like one endpoint per data-dir. Taken
+	// after New has checked that no other user can write the directory (so
+	// nothing is written to one that is refused), through the directory New
+	// holds open.
+	lock, err := r.Lock()
+	if err != nil {
+		return fmt.Errorf("--dir %s: %w", *dir, err)
+	}
+	defer lock.Close()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)

@@ -27,5 +27,29 @@
 // record (written but never acknowledged) is cut off, so the sender's resend
 // of that chunk is written again exactly once.
 //
-// The Receiver owns its directory; run one receiver per directory.
+// Descriptors: a trace's .out and .idx stay open from its start to its
+// finished message, but only for the DefaultMaxOpenTraces (or
+// Options.MaxOpenTraces) most recently used traces; those of the least
+// recently used idle trace beyond that are closed, its state (next chunk,
+// size) stays in memory, and its next message reopens them, checking they
+// are still the same files, and writes on at its end. Any number of
+// unfinished traces is received with a bounded number of descriptors.
+//
+// Safety of the directory: New refuses a directory of another user or one
+// its group or others may write (ErrUnsafeDir), and keeps it open: every
+// file is opened relative to that descriptor with O_NOFOLLOW, so a symbolic
+// link planted there is an error, never followed, and only regular files of
+// the receiver's user with a single link are written (ErrUnsafeFile
+// otherwise). Files are created with O_EXCL; a start finding a trace's file
+// already there takes it over only when it is empty (what a receiver killed
+// between creating .out and .idx leaves), and refuses anything else,
+// leaving it as it is. Nothing is ever opened with O_TRUNC: the only cuts
+// are the repairs above, of files whose .idx shows start created them, and
+// the old PID in DIR/lock. A start repeated for a trace already started
+// (the sender's resend or its restart) is the same trace: acknowledged,
+// nothing recreated.
+//
+// The Receiver owns its directory; run one receiver per directory: Lock
+// takes an exclusive flock on DIR/lock, opened like the trace files, and
+// reuses a lock file already there only when it holds nothing but a PID.
 package receiver

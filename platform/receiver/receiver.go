@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/lambda-endpoint/lambda-endpoint/auth"
@@ -22,13 +21,18 @@ type Verifier interface {
 
 // Options configure a Receiver.
 type Options struct {
-	// Dir is where the traces are written; created (0700) if missing.
+	// Dir is where the traces are written; created (0700) if missing. It
+	// must belong to the user the receiver runs as and be writable by no
+	// one else (no group or other write bit): New refuses it otherwise.
 	Dir string
 	// Verifier checks every request's Authorization header; required.
 	Verifier Verifier
 	// MaxBodyBytes is the largest /submit body accepted (413 beyond);
 	// 0 means 64 MiB.
 	MaxBodyBytes int64
+	// MaxOpenTraces is how many traces keep their files open between
+	// messages (two descriptors each); 0 means DefaultMaxOpenTraces.
+	MaxOpenTraces int
 	// Logger receives one line per refused request and per finished
 	// trace; nil discards.
 	Logger *slog.Logger
@@ -46,7 +50,10 @@ type Receiver struct {
 
 var _ http.Handler = (*Receiver)(nil)
 
-// New returns a Receiver writing to o.Dir.
+// New returns a Receiver writing to o.Dir. It creates o.Dir (0700) when
+// missing and refuses, with an error wrapping ErrUnsafeDir, a directory of
+// another user or one its group or others may write. The directory stays
+// open for the Receiver's life: every file is opened relative to it.
 func New(o Options) (*Receiver, error) {
 	if o.Dir == "" {
 		return nil, errors.New("no directory given")
@@ -54,8 +61,9 @@ func New(o Options) (*Receiver, error) {
 	if o.Verifier == nil {
 		return nil, errors.New("no authorization verifier given")
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating directory: %w", err)
+	dir, err := openDir(o.Dir)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 64 << 20
@@ -64,7 +72,7 @@ func New(o Options) (*Receiver, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Receiver{
-		store:   &store{dir: o.Dir, traces: make(map[string]*trace)},
+		store:   newStore(dir, o.MaxOpenTraces),
 		verify:  o.Verifier,
 		maxBody: o.MaxBodyBytes,
 		log:     o.Logger,
@@ -72,12 +80,29 @@ func New(o Options) (*Receiver, error) {
 }
 
 // Submit applies one parsed message, as PUT /submit does after its checks.
-// Errors wrap ErrProtocol for a message the protocol refuses; other errors
-// are failures to store.
+// Errors wrap ErrProtocol for a message the protocol refuses, ErrUnsafeFile
+// for a trace file the receiver refuses to open or write (a symbolic link,
+// a foreign file in the way); other errors are failures to store.
 func (r *Receiver) Submit(m Message) (Result, error) { return r.store.submit(m) }
 
-// Close closes the files the receiver holds open. It may be used again
-// afterwards: each trace is reloaded from disk.
+// Lock takes the directory for this process, one receiver per directory:
+// an exclusive flock on DIR/lock, opened like every other file in it
+// (relative to the directory, never through a link, created with O_EXCL),
+// into which it writes its PID. A lock file already there is reused only
+// when it holds nothing but a PID. Errors wrap ErrDirBusy when another
+// process holds the directory (naming its PID), ErrUnsafeFile when DIR/lock
+// is something else. Closing the returned lock releases it; so does the
+// process's exit.
+func (r *Receiver) Lock() (io.Closer, error) {
+	f, err := lockDir(r.store.dir)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close closes the trace files the receiver holds open (the directory stays
+// open). It may be used again afterwards: each trace is reloaded from disk.
 func (r *Receiver) Close() { r.store.close() }
 
 // ServeHTTP answers PUT /submit.
@@ -125,6 +150,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch {
 	case errors.Is(err, ErrProtocol):
 		r.refuse(w, req, http.StatusConflict, fmt.Sprintf("trace %s: %v", m.ID, err))
+		return
+	case errors.Is(err, ErrUnsafeFile):
+		r.log.Error("refusing a file in the directory", "trace_id", m.ID, "kind", m.Kind.String(), "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "storing the message failed: the receiver refuses a file in its directory (its log says which); retry once it is moved away"})
 		return
 	case err != nil:
 		r.log.Error("storing submit", "trace_id", m.ID, "kind", m.Kind.String(), "err", err)

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"container/list"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,8 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Result says what Submit did with a message.
@@ -52,31 +54,55 @@ func decodeRecord(b []byte) record {
 	return r
 }
 
+// DefaultMaxOpenTraces is how many traces' files a receiver keeps open
+// when Options.MaxOpenTraces is 0. A trace holds two descriptors (.out and
+// .idx) from its start to its finished message; beyond this many, the
+// least recently used idle traces are closed and reopened at their next
+// message, so any number of unfinished traces can be received with at most
+// 2*DefaultMaxOpenTraces descriptors for them, plus two for each trace with
+// a request in progress.
+const DefaultMaxOpenTraces = 64
+
 // trace is the receiver's state of one trace. Everything in it is derived
-// from the files on disk (loadTrace), so a restarted receiver carries on
-// where the killed one stopped.
+// from the files on disk (load), so a restarted receiver carries on where
+// the killed one stopped.
 type trace struct {
+	// Guarded by store.mu.
+	refs int           // requests holding or waiting for mu
+	elem *list.Element // t's place in store.open while its files are open
+
 	mu       sync.Mutex
 	id       string
 	loaded   bool
 	started  bool
 	finished bool
-	out, idx *os.File // open between start and finished
-	next     int64    // the next chunk number expected
-	size     int64    // bytes in .out
+	out, idx *os.File // open between start and finished, unless evicted
+	outID    fileID   // the files out and idx were, checked when reopened
+	idxID    fileID
+	next     int64 // the next chunk number expected
+	size     int64 // bytes in .out
 }
 
 // store is the directory of received traces.
 type store struct {
-	dir string
+	dir     *os.File // every file is opened relative to it
+	maxOpen int
 
 	mu     sync.Mutex
 	traces map[string]*trace
+	open   list.List // traces with open files, most recently used first
 }
 
-func (s *store) path(id, ext string) string { return filepath.Join(s.dir, id+ext) }
+func newStore(dir *os.File, maxOpen int) *store {
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenTraces
+	}
+	return &store{dir: dir, maxOpen: maxOpen, traces: make(map[string]*trace)}
+}
 
-// get returns the state of trace id, loading it from disk at first use.
+// get returns the state of trace id, locked, loading it from disk at first
+// use and reopening its files when they were closed for others. The caller
+// hands it back with release.
 func (s *store) get(id string) (*trace, error) {
 	s.mu.Lock()
 	t, ok := s.traces[id]
@@ -84,44 +110,95 @@ func (s *store) get(id string) (*trace, error) {
 		t = &trace{id: id}
 		s.traces[id] = t
 	}
+	t.refs++
 	s.mu.Unlock()
 	t.mu.Lock()
-	if !t.loaded {
-		if err := s.load(t); err != nil {
-			t.mu.Unlock()
-			return nil, fmt.Errorf("loading trace %s: %w", id, err)
+	var err error
+	switch {
+	case !t.loaded:
+		if err = s.load(t); err == nil {
+			t.loaded = true
 		}
-		t.loaded = true
+	case t.started && !t.finished && t.out == nil:
+		err = s.reopen(t)
 	}
-	return t, nil // locked
+	if err != nil {
+		s.release(t)
+		return nil, fmt.Errorf("loading trace %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// release unlocks t, got from get, records whether its files are open and
+// closes those of the least recently used idle traces beyond maxOpen.
+//
+// Lock order: t.mu, then s.mu; nobody waits for a trace's mu while holding
+// s.mu. A trace with no refs is held by nobody, so its files can be closed
+// under s.mu alone.
+func (s *store) release(t *trace) {
+	s.mu.Lock()
+	switch {
+	case t.out != nil && t.elem == nil:
+		t.elem = s.open.PushFront(t)
+	case t.out != nil:
+		s.open.MoveToFront(t.elem)
+	case t.elem != nil:
+		s.open.Remove(t.elem)
+		t.elem = nil
+	}
+	for e := s.open.Back(); e != nil && s.open.Len() > s.maxOpen; {
+		prev := e.Prev()
+		if v := e.Value.(*trace); v.refs == 0 {
+			v.closeFiles()
+			s.open.Remove(e)
+			v.elem = nil
+		}
+		e = prev
+	}
+	t.refs--
+	s.mu.Unlock()
+	t.mu.Unlock()
+}
+
+func (t *trace) closeFiles() {
+	if t.out != nil {
+		t.out.Close()
+		t.out = nil
+	}
+	if t.idx != nil {
+		t.idx.Close()
+		t.idx = nil
+	}
 }
 
 // load reads trace t's files: a finished trace has its .json; a started
-// one its .idx, cut to whole records, and its .out, cut to the bytes the
+// one its .idx (created after the .out by start, so it marks the trace
+// started), cut to whole records, and its .out, cut to the bytes the
 // records cover (a torn tail of either is what a kill -9 between the two
 // writes leaves).
 func (s *store) load(t *trace) error {
-	if _, err := os.Stat(s.path(t.id, ".json")); err == nil {
-		t.started, t.finished = true, true
-		return s.loadIndex(t, false)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+	t.started, t.finished, t.next, t.size = false, false, 0, 0
+	if ok, err := statAt(s.dir, t.id+".json"); err != nil || ok {
+		t.started, t.finished = ok, ok
+		if err != nil {
+			return err
+		}
+		return s.loadFinished(t)
 	}
-	if _, err := os.Stat(s.path(t.id, ".idx")); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
+	if ok, err := statAt(s.dir, t.id+".idx"); err != nil || !ok {
 		return err
 	}
 	t.started = true
-	return s.loadIndex(t, true)
-}
-
-func (s *store) loadIndex(t *trace, open bool) error {
-	idx, err := os.OpenFile(s.path(t.id, ".idx"), os.O_RDWR, 0o600)
+	idx, idxID, _, err := openAt(s.dir, t.id+".idx", unix.O_RDWR)
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(s.path(t.id, ".out"), os.O_RDWR|os.O_CREATE, 0o600)
+	out, outID, _, err := openAt(s.dir, t.id+".out", unix.O_RDWR)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Its bytes are gone: repair drops their records, and the
+		// sender's resends write them again.
+		out, outID, err = createAt(s.dir, t.id+".out")
+	}
 	if err != nil {
 		idx.Close()
 		return err
@@ -131,17 +208,58 @@ func (s *store) loadIndex(t *trace, open bool) error {
 		out.Close()
 		return err
 	}
-	if !open {
+	t.idx, t.out, t.idxID, t.outID = idx, out, idxID, outID
+	return nil
+}
+
+// loadFinished reads the chunk count and size of a finished trace from its
+// .idx, read-only: a finished trace's files are never written again (and
+// its .out may have been taken away).
+func (s *store) loadFinished(t *trace) error {
+	idx, _, size, err := openAt(s.dir, t.id+".idx", unix.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	if t.next = size / recLen; t.next > 0 {
+		buf := make([]byte, recLen)
+		if _, err := idx.ReadAt(buf, (t.next-1)*recLen); err != nil {
+			return fmt.Errorf("reading index: %w", err)
+		}
+		r := decodeRecord(buf)
+		t.size = r.off + r.n
+	}
+	return nil
+}
+
+// reopen opens the files of a started trace closed by release, checking
+// they are still the files it had: its state (next, size) stayed in
+// memory, and writes carry on at its end.
+func (s *store) reopen(t *trace) error {
+	idx, idxID, _, err := openAt(s.dir, t.id+".idx", unix.O_RDWR)
+	if err != nil {
+		return fmt.Errorf("reopening index: %w", err)
+	}
+	out, outID, _, err := openAt(s.dir, t.id+".out", unix.O_RDWR)
+	if err != nil {
+		idx.Close()
+		return fmt.Errorf("reopening output: %w", err)
+	}
+	if idxID != t.idxID || outID != t.outID {
 		idx.Close()
 		out.Close()
-		return nil
+		return unsafeFile(t.id+".out", "it or %s.idx was replaced while the receiver had them closed", t.id)
 	}
 	t.idx, t.out = idx, out
 	return nil
 }
 
 // repair cuts idx to whole records whose bytes .out holds, and .out to the
-// bytes those records cover; it sets next and size.
+// bytes those records cover; it sets next and size. Both are files openAt
+// checked (regular, ours, one link), and the .idx proves start created them.
 func repair(idx, out *os.File, next, size *int64) error {
 	ist, err := idx.Stat()
 	if err != nil {
@@ -186,17 +304,20 @@ func truncSync(f *os.File, n int64) error {
 }
 
 // submit applies one message to its trace. Errors wrap ErrProtocol for a
-// message out of order or contradicting what was acknowledged; other errors
-// are failures of the disk.
+// message out of order or contradicting what was acknowledged, ErrUnsafeFile
+// for a trace file the receiver refuses to touch; other errors are failures
+// of the disk.
 func (s *store) submit(m Message) (Result, error) {
 	t, err := s.get(m.ID)
 	if err != nil {
 		return "", err
 	}
-	defer t.mu.Unlock()
+	defer s.release(t)
 	switch m.Kind {
 	case Start:
 		if t.started {
+			// A start again (the sender's resend, or its restart) is the
+			// same trace: nothing on disk is recreated or truncated.
 			return Duplicate, nil
 		}
 		return Accepted, s.start(t)
@@ -208,26 +329,29 @@ func (s *store) submit(m Message) (Result, error) {
 	return "", invalid("unknown message kind")
 }
 
+// start creates the trace's .out, then its .idx, both new (createAt): the
+// .idx, created last, marks the trace started on disk.
 func (s *store) start(t *trace) error {
-	out, err := os.OpenFile(s.path(t.id, ".out"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, outID, err := createAt(s.dir, t.id+".out")
 	if err != nil {
 		return fmt.Errorf("creating output file: %w", err)
 	}
-	idx, err := os.OpenFile(s.path(t.id, ".idx"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err == nil {
-		err = out.Sync()
-	}
-	if err == nil {
-		err = syncDir(s.dir)
-	}
+	idx, idxID, err := createAt(s.dir, t.id+".idx")
 	if err != nil {
 		out.Close()
-		if idx != nil {
-			idx.Close()
-		}
 		return fmt.Errorf("creating index file: %w", err)
 	}
-	t.out, t.idx, t.started = out, idx, true
+	if err := out.Sync(); err != nil {
+		out.Close()
+		idx.Close()
+		return fmt.Errorf("syncing output file: %w", err)
+	}
+	if err := s.dir.Sync(); err != nil {
+		out.Close()
+		idx.Close()
+		return fmt.Errorf("syncing directory: %w", err)
+	}
+	t.out, t.idx, t.outID, t.idxID, t.started = out, idx, outID, idxID, true
 	return nil
 }
 
@@ -274,7 +398,7 @@ func (s *store) readRecord(t *trace, no int64) (record, error) {
 	f := t.idx
 	if f == nil {
 		var err error
-		if f, err = os.Open(s.path(t.id, ".idx")); err != nil {
+		if f, _, _, err = openAt(s.dir, t.id+".idx", unix.O_RDONLY); err != nil {
 			return record{}, fmt.Errorf("opening index: %w", err)
 		}
 		defer f.Close()
@@ -312,62 +436,24 @@ func (s *store) finish(t *trace, m Message) (Result, error) {
 		return "", fmt.Errorf("writing finished message: %w", err)
 	}
 	t.finished = true
-	t.out.Close()
-	t.idx.Close()
-	t.out, t.idx = nil, nil
+	t.closeFiles()
 	return Accepted, nil
 }
 
-// writeFileAtomic writes dir/name through a temporary file, fsynced and
-// renamed, then fsyncs dir: the file is either absent or complete.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// close closes every open file.
+// close closes every open file. A trace is reloaded from disk at its next
+// use.
 func (s *store) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	ts := make([]*trace, 0, len(s.traces))
 	for _, t := range s.traces {
+		t.refs++
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
 		t.mu.Lock()
-		if t.out != nil {
-			t.out.Close()
-			t.idx.Close()
-			t.out, t.idx = nil, nil
-		}
+		t.closeFiles()
 		t.loaded = false
-		t.mu.Unlock()
+		s.release(t)
 	}
 }

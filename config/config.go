@@ -35,7 +35,19 @@ type Server struct {
 	ShutdownTimeout Duration `toml:"shutdown-timeout"`
 	// MaxBodyBytes is the largest request body accepted (413 beyond).
 	MaxBodyBytes int64 `toml:"max-body-bytes"`
+	// TLSCert is the PEM certificate file (the chain, leaf first) the REST
+	// API presents; with TLSKey it turns TLS on (at least TLS 1.2), and
+	// SIGHUP reloads both files. Set both or neither: "" serves plain
+	// HTTP (env LAMBDA_TLS_CERT). A relative path is relative to the
+	// working directory.
+	TLSCert string `toml:"tls-cert"`
+	// TLSKey is the PEM private key file of TLSCert (env LAMBDA_TLS_KEY).
+	TLSKey string `toml:"tls-key"`
 }
+
+// TLS reports whether the REST API is served over TLS: both TLSCert and
+// TLSKey are set (Validate refuses one without the other).
+func (s Server) TLS() bool { return s.TLSCert != "" && s.TLSKey != "" }
 
 // Database is the [database] section.
 type Database struct {

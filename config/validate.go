@@ -117,6 +117,18 @@ func (s *Server) validate(v *validator) {
 	v.positive("server.request-timeout", s.RequestTimeout)
 	v.positive("server.shutdown-timeout", s.ShutdownTimeout)
 	v.between("server.max-body-bytes", s.MaxBodyBytes, 1, maxBodyBytes)
+	switch {
+	case s.TLSCert != "" && s.TLSKey == "":
+		v.fail("server.tls-key", "missing: server.tls-cert is set, and TLS needs both (or neither, for plain HTTP)")
+	case s.TLSKey != "" && s.TLSCert == "":
+		v.fail("server.tls-cert", "missing: server.tls-key is set, and TLS needs both (or neither, for plain HTTP)")
+	}
+	if strings.ContainsRune(s.TLSCert, 0) {
+		v.fail("server.tls-cert", "must not contain NUL")
+	}
+	if strings.ContainsRune(s.TLSKey, 0) {
+		v.fail("server.tls-key", "must not contain NUL")
+	}
 }
 
 // SlogLevel is LogLevel as a slog.Level (info for an unknown name, which

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -30,7 +32,10 @@ import (
 const serveHelp = `Runs the endpoint: the REST API on server.listen, the template store on
 database.url, and the trace runtime. SIGINT or SIGTERM stops it gracefully:
 no new requests, every tracer killed, output delivered within
-server.shutdown-timeout (the rest stays in the spool for the next start).`
+server.shutdown-timeout (the rest stays in the spool for the next start).
+With server.tls-cert and server.tls-key the REST API speaks TLS (1.2 or
+later) and SIGHUP rereads both files without closing the listener; a reload
+that fails is logged as an error and the old certificate stays in use.`
 
 func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	path, err := parseFlags("serve", serveHelp, args, stderr)
@@ -66,6 +71,12 @@ func newLogger(s config.Server, w io.Writer) *slog.Logger {
 // the HTTP server stops taking requests, the runtime kills its tracers and
 // delivers what it can, the actor system and the store close.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	// SIGHUP reloads the TLS key pair; caught from the start so that one
+	// arriving early does not kill the endpoint (Go's default).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	l := cfg.Lambda
 	// First thing: one endpoint per data directory. Nothing (database,
 	// spool recovery, cgroup clean-up) runs before this lock is held.
@@ -74,8 +85,29 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer lock.Close()
-	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen,
+	logger.Info("starting lambda-endpoint", "version", versionString(), "listen", cfg.Server.Listen, "tls", cfg.Server.TLS(),
 		"endpoint_uuid", l.EndpointUUID, "platform_url", l.PlatformURL, "data_dir", l.DataDir, "euid", os.Geteuid())
+
+	// The key pair is read before anything is started, so that a bad
+	// certificate stops the start at once.
+	var pair *keyPair
+	tlsLog := logger.With("component", "tls")
+	if cfg.Server.TLS() {
+		if pair, err = loadKeyPair(cfg.Server.TLSCert, cfg.Server.TLSKey); err != nil {
+			return err
+		}
+		tlsLog.Info("TLS key pair loaded", certAttrs(pair.cert.Load())...)
+	}
+	hctx, stopHangup := context.WithCancel(context.Background())
+	hangupDone := make(chan struct{})
+	go func() {
+		defer close(hangupDone)
+		reloadOnHangup(hctx, hup, pair, tlsLog)
+	}()
+	defer func() {
+		stopHangup()
+		<-hangupDone
+	}()
 
 	persistence.SetLogger(logger)
 	store, err := persistence.Open(ctx, cfg.Database.URL)
@@ -209,8 +241,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// on the host it watches.
 	debug.FreeOSMemory()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String())
+	if pair != nil {
+		srv.TLSConfig = pair.tlsConfig()
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		warnPlainHTTP(logger, cfg.Server.Listen, ln.Addr().String())
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", pair != nil)
 
 	select {
 	case <-ctx.Done():

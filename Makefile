@@ -6,7 +6,7 @@ RUNDIR  := var
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all build deps run test test-short bench fuzz lint fmt clean
+.PHONY: all build deps run test test-short bench fuzz lint fmt clean install
 
 all: build
 
@@ -18,6 +18,18 @@ build:
 ##       bpftrace, systemtap and sudo when missing; otherwise says what to install
 deps:
 	@DEPS_OPTIONAL=$${DEPS_OPTIONAL:-1} scripts/deps
+
+## install: build, then (as root) install the systemd service (scripts/install):
+##          $(PREFIX)/bin/lambda-endpoint, /etc/systemd/system/lambda-endpoint.service
+##          (ExecStart in $(PREFIX)/bin) and, only when absent, the 0600
+##          /etc/lambda-endpoint/lambda.toml with a fresh endpoint-uuid and secret
+##          (platform-url left empty for you to set). DESTDIR= stages the files
+##          elsewhere; PREFIX defaults to /usr/local. Where $(GO) is not on the
+##          PATH (sudo's secure_path), it installs the bin/lambda-endpoint of an
+##          earlier make build
+PREFIX  ?= /usr/local
+install: $(if $(shell command -v $(GO) 2>/dev/null),build)
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BIN="$(BIN)" CONFIG="$(CONFIG)" scripts/install
 
 ## run: the endpoint on the embedded SQLite store with the example config,
 ##      copied to the private 0600 file var/lambda.toml only when absent (your

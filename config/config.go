@@ -82,9 +82,11 @@ type Lambda struct {
 	// written; a script's path identifies its trace.
 	TraceDir string `toml:"trace-dir"`
 	// CgroupParent is where tracers get their cgroups (cgroup v2): "" for
-	// one per data directory below the cgroup2 mount
-	// ("lambda-endpoint/<hash>"), an absolute cgroup2 directory (e.g. a
-	// systemd Delegate=yes subtree), or "-" for process groups only.
+	// one per data directory ("lambda-endpoint/<hash>") inside the
+	// endpoint's own cgroup when systemd delegated it (Delegate=yes:
+	// <unit>/tracers/..., the endpoint itself in <unit>/endpoint), else below
+	// the cgroup2 mount; an absolute cgroup2 directory; or "-" for process
+	// groups only.
 	CgroupParent string `toml:"cgroup-parent"`
 	// DataDir holds the endpoint's durable state (the spool in
 	// <data-dir>/spool); a relative path is relative to the working

@@ -108,6 +108,10 @@ func enableControllers(dir string, want []string) error {
 			if up == dir || checkCgroup2(up) != nil { // dir is the cgroup2 root
 				return fmt.Errorf("enabling controllers in %s: the %s controller is not available in cgroup v2 here", dir, ctl)
 			}
+			if h, err := ownHome(); err == nil && h.unit != "" && filepath.Clean(dir) == filepath.Clean(h.unit) {
+				// Above the delegated unit is systemd's, never written.
+				return fmt.Errorf("enabling controllers in %s: the %s controller is not delegated to the unit", dir, ctl)
+			}
 			if err := enableControllers(up, []string{ctl}); err != nil {
 				return err
 			}

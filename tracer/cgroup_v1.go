@@ -107,19 +107,32 @@ func parseV1Path(r io.Reader, ctl string) (string, error) {
 // task described by procFile ("/proc/self/cgroup",
 // "/proc/thread-self/cgroup") belongs to.
 func v1Dir(ctl, procFile string) (string, error) {
+	dir, _, err := v1Own(ctl, procFile)
+	return dir, err
+}
+
+// v1Own is v1Dir, also returning the cgroup's path as procFile lists it.
+func v1Own(ctl, procFile string) (dir, path string, err error) {
 	mount, root, err := v1Mount(ctl)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	f, err := os.Open(procFile)
 	if err != nil {
-		return "", fmt.Errorf("finding own cgroup v1 %s: %w", ctl, err)
+		return "", "", fmt.Errorf("finding own cgroup v1 %s: %w", ctl, err)
 	}
 	defer f.Close()
-	path, err := parseV1Path(f, ctl)
+	path, err = parseV1Path(f, ctl)
 	if err != nil {
-		return "", fmt.Errorf("finding own cgroup v1 %s: %w", ctl, err)
+		return "", "", fmt.Errorf("finding own cgroup v1 %s: %w", ctl, err)
 	}
+	dir, err = v1DirOf(ctl, mount, root, path)
+	return dir, path, err
+}
+
+// v1DirOf returns the directory of the v1 cgroup path of controller ctl in
+// the hierarchy part root mounted at mount.
+func v1DirOf(ctl, mount, root, path string) (string, error) {
 	rel, err := filepath.Rel(root, path)
 	if err != nil || !filepath.IsLocal(rel) && rel != "." {
 		return "", fmt.Errorf("finding own cgroup v1 %s: %s is outside the mounted hierarchy %s", ctl, path, root)
@@ -130,18 +143,34 @@ func v1Dir(ctl, procFile string) (string, error) {
 // v1Parent returns where the per-trace v1 cgroups of controller ctl go for
 // the v2 parent dir: the endpoint's own v1 cgroup of ctl, then dir's path
 // below the cgroup2 mount (or dir's last element when dir lies elsewhere).
+// In a delegated unit that systemd mirrors in the v1 hierarchy (the own v1
+// cgroup is the unit's, as on hybrid hosts), dir's path below the unit
+// instead: <v1 mount>/system.slice/x.service/tracers/...
 func v1Parent(dir, ctl string) (string, error) {
-	own, err := v1Dir(ctl, "/proc/self/cgroup")
+	own, ownPath, err := v1Own(ctl, "/proc/self/cgroup")
 	if err != nil {
 		return "", err
 	}
-	name := filepath.Base(dir)
-	if mount, err := cgroup2Mount(); err == nil {
-		if rel, err := filepath.Rel(mount, dir); err == nil && filepath.IsLocal(rel) {
-			name = rel
+	h, err := ownHome()
+	if err != nil {
+		h = cgroupHome{}
+	}
+	return filepath.Join(own, v1Name(h, ownPath, dir)), nil
+}
+
+// v1Name is the path below the endpoint's own v1 cgroup (listed as
+// ownPath) that mirrors the v2 parent dir; see v1Parent.
+func v1Name(h cgroupHome, ownPath, dir string) string {
+	if h.unit != "" && ownPath == h.own && below(h.unit, dir) {
+		rel, _ := filepath.Rel(h.unit, dir)
+		return rel
+	}
+	if h.mount != "" {
+		if rel, err := filepath.Rel(h.mount, dir); err == nil && filepath.IsLocal(rel) {
+			return rel
 		}
 	}
-	return filepath.Join(own, name), nil
+	return filepath.Base(dir)
 }
 
 // v2Has reports whether the cgroup2 root offers controller ctl.
@@ -270,7 +299,9 @@ func cleanupV1(dir string) error {
 	return errors.Join(errs...)
 }
 
-func removeV1Parents(dir string) error {
+// removeV1Parents removes the v1 parents of the v2 parent dir, and their
+// empty parents up to those of stop (see removeEmpty).
+func removeV1Parents(dir, stop string) error {
 	var errs []error
 	for _, ctl := range []string{"memory", "pids"} {
 		if v2Has(ctl) {
@@ -280,10 +311,11 @@ func removeV1Parents(dir string) error {
 		if err != nil {
 			continue
 		}
-		if err := syscall.Rmdir(parent); err != nil && !errors.Is(err, syscall.ENOENT) &&
-			!errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EBUSY) {
-			errs = append(errs, fmt.Errorf("removing cgroup parent %s: %w", parent, err))
+		v1Stop, err := v1Parent(stop, ctl)
+		if err != nil || !below(v1Stop, parent) || v1Stop == parent {
+			v1Stop = filepath.Dir(parent)
 		}
+		errs = append(errs, removeEmpty(parent, v1Stop))
 	}
 	return errors.Join(errs...)
 }

@@ -40,10 +40,12 @@ type Command struct {
 	// tail); zero or negative means DefaultStderrLimit.
 	StderrLimit int
 	// CgroupParent is the cgroup v2 directory under which the tracer gets a
-	// cgroup of its own: an absolute path; a relative one, taken below the
-	// cgroup2 mount (e.g. "lambda-endpoint/a1b2", created as needed); "" for
-	// "<mount>/lambda-endpoint"; or "-" to disable cgroups (process group
-	// only).
+	// cgroup of its own: an absolute path; a relative one (e.g.
+	// "lambda-endpoint/a1b2", created as needed) or "" (same as
+	// "lambda-endpoint"), taken below <unit>/tracers when the endpoint's own
+	// cgroup is a delegated systemd unit (Delegate=yes; the endpoint then
+	// moves itself into <unit>/endpoint), else below the cgroup2 mount; or
+	// "-" to disable cgroups (process group only).
 	CgroupParent string
 	// MemoryMax is the tracer's memory limit in bytes: cgroup v2
 	// memory.max (and memory.swap.max 0), or on a hybrid host v1

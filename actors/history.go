@@ -5,7 +5,6 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
-	"github.com/lambda-endpoint/lambda-endpoint/platform"
 )
 
 // startHistory starts the queue that writes run records to Options.Runs
@@ -36,7 +35,7 @@ func (rt *Runtime) recordRun(r *traceRun, state string) { rt.enqueueRun(r.runRec
 
 // recordRunFinished queues r's final history row once the platform
 // acknowledged its finished message.
-func (rt *Runtime) recordRunFinished(r *traceRun, fin platform.Finish) {
+func (rt *Runtime) recordRunFinished(r *traceRun, fin messages.Finish) {
 	rec := r.runRecord(persistence.RunFinished)
 	if rec.Reason == messages.ReasonInterrupted {
 		rec.State = persistence.RunInterrupted

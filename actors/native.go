@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"io"
 	"time"
 
@@ -66,16 +65,6 @@ func lostEventsOf(p tracerProc) int64 {
 // read and a finished message saying why.
 type nativeProc struct {
 	t *native.Trace
-}
-
-// startNative starts the native trace of spec for the run's context: its
-// end (the actor stopping for good, the runtime's shutdown) ends the trace.
-func startNative(ctx context.Context, spec native.Spec) (*nativeProc, error) {
-	t, err := native.Start(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &nativeProc{t: t}, nil
 }
 
 func (p *nativeProc) Stdout() io.Reader     { return p.t.Output() }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 )
@@ -93,7 +94,7 @@ type deadliner interface {
 // events") so that every line the platform gets is one JSON object; the
 // events bpftrace reports lost are counted in *chunkSpooled. bytesRead
 // counts what was read, the spool what is delivered.
-func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bool, post func(interface{})) error {
+func pump(rt *Runtime, ev messages.TraceEvent, sp *spool.Spool, proc tracerProc, notices bool, post func(interface{})) error {
 	capacity := 0 // unknown: the native engine's output does not gather
 	if c, ok := proc.(interface{ StdoutCapacity() int }); ok {
 		capacity = c.StdoutCapacity()
@@ -107,7 +108,7 @@ func pump(rt *Runtime, path string, sp *spool.Spool, proc tracerProc, notices bo
 		// that ever ran at once.
 		runtime.LockOSThread()
 	}
-	return pumpFrom(rt, path, sp, proc.Stdout(), capacity, gatherFor(capacity), notices, post)
+	return pumpFrom(rt, ev, sp, proc.Stdout(), capacity, gatherFor(capacity), notices, post)
 }
 
 // gatherFor is the gather wait for a pipe of capacity bytes: gatherWait for
@@ -123,7 +124,8 @@ func gatherFor(capacity int) time.Duration {
 
 // pumpFrom is pump reading out, a pipe of capacity bytes (0: not known),
 // waiting at most gather after a read that did not fill its buffer.
-func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, capacity int, gather time.Duration, notices bool, post func(interface{})) error {
+func pumpFrom(rt *Runtime, ev messages.TraceEvent, sp *spool.Spool, out io.Reader, capacity int, gather time.Duration, notices bool, post func(interface{})) error {
+	path := ev.Path
 	log := rt.log.With("trace_path", path)
 	dl, _ := out.(deadliner)
 	if dl == nil {
@@ -163,7 +165,7 @@ func pumpFrom(rt *Runtime, path string, sp *spool.Spool, out io.Reader, capacity
 	reported := false
 	spooled := func(before int64, err error) {
 		if d := sp.Bytes() - before; d > 0 {
-			rt.opts.Observer.SpoolBytes(d)
+			rt.opts.Observer.SpoolBytes(ev, d)
 		}
 		if err != nil && !reported {
 			reported = true

@@ -53,7 +53,7 @@ func startPump(t *testing.T, gather time.Duration, o Options) *pumpHarness {
 	rt := &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil)), opts: o}
 	h := &pumpHarness{t: t, sp: sp, w: w, done: make(chan error, 1)}
 	go func() {
-		h.done <- pumpFrom(rt, "/tmp/pump-test.trace", sp, r, 0, gather, false, func(m interface{}) {
+		h.done <- pumpFrom(rt, messages.TraceEvent{Path: "/tmp/pump-test.trace"}, sp, r, 0, gather, false, func(m interface{}) {
 			h.mu.Lock()
 			h.msgs = append(h.msgs, m)
 			h.mu.Unlock()
@@ -159,9 +159,9 @@ type countingObserver struct {
 	read, acked, spooled atomic.Int64
 }
 
-func (o *countingObserver) OutputRead(n int64) { o.read.Add(n) }
-func (o *countingObserver) ChunkAcked(n int64) { o.acked.Add(n) }
-func (o *countingObserver) SpoolBytes(d int64) { o.spooled.Add(d) }
+func (o *countingObserver) OutputRead(_ messages.TraceEvent, n int64)    { o.read.Add(n) }
+func (o *countingObserver) ChunkAcked(_ messages.TraceEvent, _, n int64) { o.acked.Add(n) }
+func (o *countingObserver) SpoolBytes(_ messages.TraceEvent, d int64)    { o.spooled.Add(d) }
 
 // TestAckedBytesObservedOnce: every acknowledged byte reaches the Observer
 // exactly once, and the spool-bytes gauge returns to 0, also when the
@@ -387,7 +387,7 @@ func TestPumpBulkStagesLittle(t *testing.T) {
 	r := &floodReader{data: bytes.Clone(want.Bytes()), sp: sp}
 	rt := &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		opts: Options{ChunkSize: chunk, FlushInterval: time.Hour, Observer: NopObserver{}}}
-	if err := pumpFrom(rt, "/tmp/pump-test.trace", sp, r, 0, 0, false, func(interface{}) {}); err != nil {
+	if err := pumpFrom(rt, messages.TraceEvent{Path: "/tmp/pump-test.trace"}, sp, r, 0, 0, false, func(interface{}) {}); err != nil {
 		t.Fatal(err)
 	}
 	var got bytes.Buffer
@@ -467,7 +467,7 @@ func BenchmarkPumpFrom(b *testing.B) {
 					w.Close()
 				}()
 				c0 := cpuTime(b)
-				if err := pumpFrom(rt, "/tmp/pump-bench.trace", sp, r, capacity, gatherFor(capacity), false, func(interface{}) {}); err != nil {
+				if err := pumpFrom(rt, messages.TraceEvent{Path: "/tmp/pump-bench.trace"}, sp, r, capacity, gatherFor(capacity), false, func(interface{}) {}); err != nil {
 					b.Fatal(err)
 				}
 				cpu += cpuTime(b) - c0

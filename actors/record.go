@@ -5,7 +5,6 @@ import (
 
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
-	"github.com/lambda-endpoint/lambda-endpoint/platform"
 )
 
 // RunStore records the history of runs. persistence.Store implements it.
@@ -16,7 +15,7 @@ type RunStore = persistence.RunWriter
 // the durable copy) plus finalState (how it ended), held by traceRun with
 // the counters the workers report. Every shape a boundary needs is derived
 // from it here: RunningInfo for the API (info), persistence.Run for the
-// history (runRecord), platform.Finish for the platform (platformFinish)
+// history (runRecord), messages.Finish for the platform (platformFinish)
 // and TraceFinished for subscribers (finished).
 
 // runMeta is what a run's spool remembers across endpoint restarts: the
@@ -58,6 +57,21 @@ func (m runMeta) engine() messages.Engine {
 	return m.Engine
 }
 
+// event names r in the Observer's events.
+func (r *traceRun) event() messages.TraceEvent {
+	return r.meta.event()
+}
+
+func (m runMeta) event() messages.TraceEvent {
+	return messages.TraceEvent{Path: m.Path, Thread: m.Thread, Type: m.Info.TraceType, Mode: m.Mode, Engine: m.engine()}
+}
+
+// readBytes is RunningInfo.BytesRead: the stdout read, as the pump
+// reported it, but never less than the spool was seen to hold. The sender
+// acknowledges from the spool between two of the pump's reports, so that
+// bytesSubmitted <= bytesRead holds in every snapshot.
+func (r *traceRun) readBytes() int64 { return max(r.bytesRead, r.spooledSeen) }
+
 // info is the RunningInfo of r now.
 func (r *traceRun) info() messages.RunningInfo {
 	info := messages.RunningInfo{
@@ -70,7 +84,7 @@ func (r *traceRun) info() messages.RunningInfo {
 		Mode:            r.meta.Mode,
 		Engine:          r.meta.engine(),
 		State:           messages.StateStarting,
-		BytesRead:       r.bytesRead,
+		BytesRead:       r.readBytes(),
 		BytesSubmitted:  r.bytesAcked,
 		ChunksSubmitted: r.chunksAcked,
 		LostEvents:      r.lostEvents,
@@ -94,11 +108,13 @@ func (r *traceRun) info() messages.RunningInfo {
 func (r *traceRun) alive() bool { return r.exit == nil && !r.recovered }
 
 // finished is the TraceFinished of r, delivered with fin.
-func (r *traceRun) finished(fin platform.Finish) messages.TraceFinished {
+func (r *traceRun) finished(fin messages.Finish) messages.TraceFinished {
 	return messages.TraceFinished{
-		Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo, Reason: r.final.Reason,
-		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks, LostEvents: r.final.LostEvents,
-		StartedAt: r.meta.StartedAt, EndedAt: r.final.EndedAt,
+		Thread: r.meta.Thread, FilePath: r.path(), TraceNo: r.meta.TraceNo,
+		Type: r.meta.Info.TraceType, Mode: r.meta.Mode, Engine: r.meta.engine(), Reason: r.final.Reason,
+		Code: r.final.Code, Stderr: r.final.Stderr, Bytes: fin.Bytes, Chunks: fin.Chunks, SHA256: fin.SHA256,
+		LostEvents: r.final.LostEvents,
+		StartedAt:  r.meta.StartedAt, EndedAt: r.final.EndedAt,
 	}
 }
 
@@ -108,7 +124,7 @@ func (r *traceRun) runRecord(state string) persistence.Run {
 		Path: r.meta.Path, TemplateID: r.meta.TraceNo, Type: r.meta.Info.TraceType, Info: r.meta.Info,
 		Mode: r.meta.Mode, Engine: r.meta.engine(), Thread: r.meta.Thread, StartedAt: r.meta.StartedAt, Lasting: r.meta.Lasting,
 		State: state, Reason: r.stopReason,
-		BytesRead:   r.bytesRead,
+		BytesRead:   r.readBytes(),
 		ChunksSent:  r.chunksAcked,
 		ChunksAcked: r.chunksAcked,
 	}

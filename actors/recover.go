@@ -112,8 +112,8 @@ func (rt *Runtime) recoverOne(dir string) (*traceRun, error) {
 	r.launchDone, r.pumpDone = true, true
 	r.startAcked = meta.StartAcked || sp.Acked() > 0
 	r.chunksAcked, r.bytesAcked, r.bytesRead = sp.Acked(), sp.AckedBytes(), sp.Bytes()
-	r.ackObserved = r.bytesAcked
-	rt.opts.Observer.SpoolBytes(sp.Bytes() - sp.AckedBytes()) // on disk, not yet acknowledged
+	r.ackObserved, r.chunksObserved = r.bytesAcked, r.chunksAcked
+	rt.opts.Observer.SpoolBytes(r.event(), sp.Bytes()-sp.AckedBytes()) // on disk, not yet acknowledged
 	r.final, r.finalRecorded, r.stopReason = meta.Final, true, meta.Final.Reason
 	log.Info("recovered undelivered trace", "chunks", sp.Next(), "acked", sp.Acked(), "reason", meta.Final.Reason)
 	rt.recordRun(r, persistence.RunDelivering)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -49,6 +50,20 @@ type (
 	// *actorList.
 	listActors struct{}
 	actorList  struct{ pids []*actor.PID }
+	// startTrace is a start request as Runtime.Start hands it over: its
+	// engine resolved and, for the native engine, its plan made (the binary
+	// opened, checked and disassembled in the caller's goroutine, never in
+	// the registry's mailbox). The registry owns plan from then on: it
+	// closes it when it refuses the start, the trace's run when it ends.
+	startTrace struct {
+		ctx    context.Context // the caller's: its end stops the trace
+		req    messages.StartTrace
+		engine messages.Engine
+		plan   *native.Plan
+	}
+	// cancelTrace: the context given to Start for the trace at path is
+	// done; stop the trace (reason killed) if it still runs.
+	cancelTrace struct{ path string }
 )
 
 // traceEntry is what the registry knows of one trace: its actor and the
@@ -57,6 +72,9 @@ type traceEntry struct {
 	pid   *actor.PID
 	info  messages.RunningInfo
 	alive bool // the tracer may still run: counts against max-traces
+	// unbind ends the watch on the context the trace was started with
+	// (nil when it can never be done).
+	unbind func() bool
 }
 
 // registryState is the registry's state. It lives outside the actor
@@ -110,7 +128,7 @@ func (g *registry) Receive(ctx actor.Context) {
 			}
 			s.recovered = nil
 		}
-	case *messages.StartTrace:
+	case *startTrace:
 		reply := &messages.StartTraceReply{}
 		r, err := g.prepare(msg)
 		if err == nil {
@@ -120,8 +138,14 @@ func (g *registry) Receive(ctx actor.Context) {
 			reply.Err = err
 		} else {
 			reply.Thread, reply.FilePath = r.meta.Thread, r.path()
+			g.bind(ctx, msg.ctx, r.path())
 		}
 		ctx.Respond(reply)
+	case *cancelTrace:
+		// The context the trace was started with is done.
+		if e, ok := s.traces[msg.path]; ok {
+			ctx.Send(e.pid, &killTrace{reason: messages.ReasonKilled})
+		}
 	case *messages.GetRunning:
 		e, ok := s.traces[msg.Path]
 		reply := &messages.GetRunningReply{Found: ok}
@@ -147,7 +171,7 @@ func (g *registry) Receive(ctx actor.Context) {
 			e.info, e.alive = msg.info, msg.alive
 		}
 	case *traceDelivered:
-		delete(s.traces, msg.path)
+		g.drop(msg.path)
 		g.rt.publish(msg.finished)
 		g.checkShutdown(ctx)
 	case *actor.Terminated:
@@ -165,7 +189,7 @@ func (g *registry) Receive(ctx actor.Context) {
 				g.rt.log.Error("trace actor stopped before its trace was delivered; its spool is kept for the next start",
 					"trace_path", msg.path)
 			}
-			delete(s.traces, msg.path)
+			g.drop(msg.path)
 		}
 		g.checkShutdown(ctx)
 	case *shutdownAll:
@@ -184,6 +208,25 @@ func (g *registry) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&actorList{pids: pids})
 	}
+}
+
+// bind stops the trace at path (reason killed) when c, the context it was
+// started with, is done first: the registry hears of it by a message.
+func (g *registry) bind(ctx actor.Context, c context.Context, path string) {
+	e, ok := g.s.traces[path]
+	if !ok || c == nil || c.Done() == nil {
+		return
+	}
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	e.unbind = context.AfterFunc(c, func() { root.Send(self, &cancelTrace{path: path}) })
+}
+
+// drop forgets the trace at path: delivered, or its actor gone.
+func (g *registry) drop(path string) {
+	if e, ok := g.s.traces[path]; ok && e.unbind != nil {
+		e.unbind()
+	}
+	delete(g.s.traces, path)
 }
 
 // checkShutdown answers the Shutdown callers once no trace is left.
@@ -226,9 +269,17 @@ func (g *registry) spawn(ctx actor.Context, r *traceRun) error {
 // prepare checks a start request and makes its run: limits, validation
 // (again: the template was validated when stored, but the rules may have
 // changed since), the traced binary and tracer executable, and the script
-// file.
-func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
-	s, o := g.s, &g.rt.opts
+// file. A native start comes with its plan (Runtime.Start), which prepare
+// closes when it refuses the start.
+func (g *registry) prepare(st *startTrace) (_ *traceRun, err error) {
+	if st.plan != nil {
+		defer func() {
+			if err != nil {
+				st.plan.Close()
+			}
+		}()
+	}
+	s, o, msg := g.s, &g.rt.opts, &st.req
 	if s.shuttingDown {
 		return nil, ErrShuttingDown
 	}
@@ -242,33 +293,20 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 		return nil, fmt.Errorf("%w: %d of %d (lambda.max-traces)", ErrTooManyTraces, alive, o.MaxTraces)
 	}
 	info := msg.Template.Info
-	if err := validate.Template(info, o.Rules); err != nil {
-		return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
-	}
-	if msg.Lasting < time.Second || msg.Lasting > o.MaxLasting || msg.Lasting%time.Second != 0 {
-		return nil, fmt.Errorf("%w: lasting must be whole seconds from 1 to %d", ErrInvalid, int64(o.MaxLasting/time.Second))
-	}
-	mode := msg.Mode
-	if mode == "" {
-		mode = messages.ModeEvents
-	}
-	switch mode {
-	case messages.ModeEvents, messages.ModeCalls, messages.ModeSummary:
-	default:
-		return nil, fmt.Errorf("%w: mode: %q is not one of events, calls, summary", ErrInvalid, mode)
-	}
-	engine, err := g.engine(msg)
+	mode, err := checkRequest(o, msg)
 	if err != nil {
 		return nil, err
 	}
+	engine := st.engine
 	isNative := engine == messages.EngineNative
-	var nativePID int
+	if isNative && st.plan == nil {
+		return nil, fmt.Errorf("%w: engine: native start without a plan", ErrInvalid)
+	}
+	var bin binary.Result
 	if isNative {
-		// Options and environment are bpftrace's, but -p PID, which the
-		// native engine filters on in the kernel.
-		if nativePID, err = validate.NativeOptions(info.Options, info.Environment); err != nil {
-			return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
-		}
+		// Runtime.Start checked the binary on the descriptor the probes
+		// go into.
+		bin = binary.Result{Identity: st.plan.Identity(), Go: st.plan.Go()}
 	} else {
 		tracerPath, key := o.BPFPath, "lambda.bpf-path"
 		if info.TraceType == messages.STAP {
@@ -277,22 +315,22 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 		if err := checkExecutable(tracerPath); err != nil {
 			return nil, fmt.Errorf("%w: %s = %q: %w", ErrTracerMissing, key, tracerPath, err)
 		}
-	}
-	if fi, err := os.Stat(info.Process); err != nil {
-		return nil, fmt.Errorf("%w: process %q: %w", ErrBinaryMissing, info.Process, err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: process %q is not a regular file", ErrBinaryMissing, info.Process)
-	}
-	// [binary preflight] The binary as it is now: ELF, functions matched,
-	// probes bounded, no return probes into Go. Its identity is watched
-	// while the trace runs (binarywatch.go).
-	bin, err := o.Binaries.Check(info)
-	if err == nil && !isNative {
-		// The native engine puts no return probe into a Go binary.
-		err = binary.Mode(bin, mode)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+		if fi, err := os.Stat(info.Process); err != nil {
+			return nil, fmt.Errorf("%w: process %q: %w", ErrBinaryMissing, info.Process, err)
+		} else if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: process %q is not a regular file", ErrBinaryMissing, info.Process)
+		}
+		// [binary preflight] The binary as it is now: ELF, functions
+		// matched, probes bounded, no return probes into Go. Its identity
+		// is watched while the trace runs (onTick). binary.Open never
+		// blocks on what the path names (a FIFO, a device).
+		bin, err = o.Binaries.Check(info)
+		if err == nil {
+			err = binary.Mode(bin, mode)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+		}
 	}
 	// The native engine runs no script; the file is still written: its path
 	// names the trace (unique, created O_EXCL), and it shows what the
@@ -326,10 +364,7 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	if isNative {
 		r := g.rt.newTraceRun(meta, path, tracer.Command{})
 		r.binary = bin.Identity
-		r.native = &native.Spec{
-			Process: info.Process, Functions: info.Functions, Mode: mode, Lasting: msg.Lasting,
-			PID: nativePID, RingBytes: o.NativeRingBytes, FlushInterval: o.FlushInterval,
-		}
+		r.plan = st.plan
 		return r, nil
 	}
 	tracerPath := o.BPFPath
@@ -347,17 +382,39 @@ func (g *registry) prepare(msg *messages.StartTrace) (*traceRun, error) {
 	return r, nil
 }
 
-// engine is the engine msg asks for (the runtime's default when none):
-// "" for a STAP template, which stap runs; EngineBPFtrace or EngineNative
-// for BPF. The native engine needs a BPF template and amd64.
-func (g *registry) engine(msg *messages.StartTrace) (messages.Engine, error) {
+// checkRequest checks what a start asks beyond its template: the template
+// against the rules, the lasting and the mode, which it returns (events
+// when none is given).
+func checkRequest(o *Options, msg *messages.StartTrace) (messages.Mode, error) {
+	if err := validate.Template(msg.Template.Info, o.Rules); err != nil {
+		return "", fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+	}
+	if msg.Lasting < time.Second || msg.Lasting > o.MaxLasting || msg.Lasting%time.Second != 0 {
+		return "", fmt.Errorf("%w: lasting must be whole seconds from 1 to %d", ErrInvalid, int64(o.MaxLasting/time.Second))
+	}
+	mode := msg.Mode
+	if mode == "" {
+		mode = messages.ModeEvents
+	}
+	switch mode {
+	case messages.ModeEvents, messages.ModeCalls, messages.ModeSummary:
+	default:
+		return "", fmt.Errorf("%w: mode: %q is not one of events, calls, summary", ErrInvalid, mode)
+	}
+	return mode, nil
+}
+
+// resolveEngine is the engine msg asks for (def, the runtime's default,
+// when none): "" for a STAP template, which stap runs; EngineBPFtrace or
+// EngineNative for BPF. The native engine needs a BPF template and amd64.
+func resolveEngine(def messages.Engine, msg *messages.StartTrace) (messages.Engine, error) {
 	e := msg.Engine
 	switch e {
 	case "":
 		if msg.Template.Info.TraceType == messages.STAP {
 			return "", nil
 		}
-		e = g.rt.opts.Engine
+		e = def
 	case messages.EngineBPFtrace, messages.EngineNative:
 	default:
 		return "", fmt.Errorf("%w: engine: %s is not one of bpftrace, native", ErrInvalid, strconv.QuoteToASCII(string(e)))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,7 +18,6 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
-	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
@@ -29,7 +29,7 @@ import (
 type Submitter interface {
 	Start(ctx context.Context, trace string) error
 	Chunk(ctx context.Context, trace string, no int64, data []byte) error
-	Finished(ctx context.Context, trace string, f platform.Finish) error
+	Finished(ctx context.Context, trace string, f messages.Finish) error
 }
 
 // Defaults of Options. Lasting and the stderr limit have theirs where they
@@ -161,7 +161,8 @@ func (o *Options) setDefaults() error {
 }
 
 // instanceCgroup is the default cgroup parent of a runtime's tracers,
-// relative to the cgroup2 mount: one per spool directory, so that the
+// relative to the tracer package's cgroup base (the delegated unit's
+// tracers directory, or the cgroup2 mount): one per spool directory, so that the
 // clean-up at start kills what this endpoint's earlier process left and never
 // the tracers of another endpoint on the same host.
 func instanceCgroup(spoolDir string) string {
@@ -204,6 +205,10 @@ type Runtime struct {
 	subMu sync.Mutex
 	subs  map[chan messages.TraceFinished]struct{}
 
+	// planning bounds the native starts planned at once (maxPlanning).
+	planning chan struct{}
+	// closing is set when Shutdown begins: Start refuses from then on.
+	closing      atomic.Bool
 	shutdownOnce sync.Once
 }
 
@@ -219,12 +224,13 @@ func New(system *actor.ActorSystem, o Options) (*Runtime, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &Runtime{
-		opts:   o,
-		system: system,
-		log:    o.Logger.With("component", "trace-runtime"),
-		ctx:    ctx,
-		cancel: cancel,
-		subs:   make(map[chan messages.TraceFinished]struct{}),
+		opts:     o,
+		system:   system,
+		log:      o.Logger.With("component", "trace-runtime"),
+		ctx:      ctx,
+		cancel:   cancel,
+		subs:     make(map[chan messages.TraceFinished]struct{}),
+		planning: make(chan struct{}, maxPlanning),
 		// Both restart whatever the panic: the state that matters lives
 		// outside the instances.
 		registryStrategy: actor.NewOneForOneStrategy(10, 10*time.Second, restartDecider),
@@ -275,32 +281,6 @@ func (rt *Runtime) report(ctx actor.Context, r *traceRun) {
 		return
 	}
 	ctx.Send(rt.registry, &traceStatus{info: r.info(), alive: r.alive()})
-}
-
-// StartRequest asks for one trace.
-type StartRequest struct {
-	Template messages.Template
-	Lasting  time.Duration
-	Mode     messages.Mode
-	// Engine runs a BPF template: "" (Options.Engine), EngineBPFtrace or
-	// EngineNative.
-	Engine messages.Engine
-}
-
-// Start starts a trace of req.Template for req.Lasting. It returns once the
-// trace is accepted; the tracer attaches in the background. It may wrap
-// ErrInvalid, ErrBinaryMissing, ErrTracerMissing, ErrTooManyTraces,
-// ErrShuttingDown or ErrTimeout.
-func (rt *Runtime) Start(ctx context.Context, req StartRequest) (messages.StartTraceReply, error) {
-	res, err := rt.ask(ctx, &messages.StartTrace{Template: req.Template, Lasting: req.Lasting, Mode: req.Mode, Engine: req.Engine})
-	if err != nil {
-		return messages.StartTraceReply{}, err
-	}
-	reply := res.(*messages.StartTraceReply)
-	if reply.Err != nil {
-		return messages.StartTraceReply{}, reply.Err
-	}
-	return *reply, nil
 }
 
 // Running returns the trace identified by path; ok is false if it is unknown.
@@ -376,6 +356,7 @@ func (rt *Runtime) publish(f messages.TraceFinished) {
 func (rt *Runtime) Shutdown(ctx context.Context) error {
 	var err error
 	rt.shutdownOnce.Do(func() {
+		rt.closing.Store(true)
 		// The registry answers once every trace is delivered (or its actor
 		// stopped): no polling.
 		wait := 24 * time.Hour
@@ -395,7 +376,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			pids = res.(*actorList).pids
 		}
 		rt.cancel()
-		rt.wg.Wait()
+		rt.waitGoroutines()
 		// The workers are gone: stop the actors of undelivered traces,
 		// which close their spools for the next start.
 		for _, pid := range pids {
@@ -419,6 +400,22 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// waitGoroutines waits for the runtime's goroutines after its context is
+// cancelled, but no longer than the kill grace: every one of them ends
+// on the context (a tracer is killed, a submission cut off), so one
+// that does not is stuck in the kernel, and the process must still exit
+// within the shutdown timeout and the kill grace. It is logged.
+func (rt *Runtime) waitGoroutines() {
+	done := make(chan struct{})
+	go func() { rt.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(rt.opts.KillGrace):
+		rt.log.Error("runtime goroutines still running after the kill grace; shutting down without them",
+			"kill_grace", rt.opts.KillGrace.String())
+	}
+}
+
 // ask sends msg to the registry and waits for its answer under the runtime's
 // timeout and ctx.
 func (rt *Runtime) ask(ctx context.Context, msg interface{}) (interface{}, error) {
@@ -432,6 +429,10 @@ func (rt *Runtime) ask(ctx context.Context, msg interface{}) (interface{}, error
 		return nil, ErrTimeout
 	}
 	res, err := rt.system.Root.RequestFuture(rt.registry, msg, timeout).Result()
+	if err != nil && rt.closing.Load() {
+		// The registry is stopping or gone: a dead letter, or no answer.
+		return nil, ErrShuttingDown
+	}
 	if err != nil {
 		if errors.Is(err, actor.ErrTimeout) {
 			return nil, fmt.Errorf("%w (%s)", ErrTimeout, timeout)

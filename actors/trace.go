@@ -13,7 +13,6 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
 	"github.com/lambda-endpoint/lambda-endpoint/messages"
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
-	"github.com/lambda-endpoint/lambda-endpoint/platform"
 	"github.com/lambda-endpoint/lambda-endpoint/spool"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer"
 	"github.com/lambda-endpoint/lambda-endpoint/tracer/native"
@@ -31,6 +30,9 @@ type (
 	stdoutGrace struct{}
 	// retryWorkers fires when a failed worker may be started again.
 	retryWorkers struct{}
+	// launchOverdue fires when the launcher has not reported by the
+	// launch deadline and the kill grace.
+	launchOverdue struct{}
 
 	// launched: the launcher created the spool (sp nil if it could not)
 	// and started the tracer (proc nil and err set if it could not).
@@ -65,7 +67,7 @@ type (
 	// finalRecorded: the recorder wrote the final state into the spool.
 	finalRecorded struct{}
 	// delivered: the platform acknowledged the finished message.
-	delivered struct{ fin platform.Finish }
+	delivered struct{ fin messages.Finish }
 	// workerFailed: a worker panicked or ended with an error.
 	workerFailed struct {
 		name string
@@ -82,6 +84,10 @@ const (
 	wRecorder = "recorder"
 	wFinisher = "finisher"
 )
+
+// launchTimeout bounds the start of a tracer: creating its spool and
+// forking it, or loading and attaching the native engine's probes.
+const launchTimeout = 30 * time.Second
 
 // tickEvery is the trace actor's tick period.
 const tickEvery = time.Second
@@ -100,7 +106,7 @@ const workerRetry = 200 * time.Millisecond
 type traceRun struct {
 	meta      runMeta
 	command   tracer.Command  // zero for a recovered run
-	native    *native.Spec    // the native engine's trace (Engine native); nil runs command
+	plan      *native.Plan    // the native engine's trace (Engine native), until launched; nil runs command
 	script    string          // script file, removed once the tracer is gone
 	recovered bool            // found in the spool at start: deliver only
 	binary    binary.Identity // the traced binary as the preflight saw it (zero for a recovered run)
@@ -108,28 +114,39 @@ type traceRun struct {
 	ctx    context.Context // the workers' context, cancelled when the actor stops
 	cancel context.CancelFunc
 
+	// launchCtx bounds the launch (launchTimeout from the first attempt);
+	// launchCancel cuts it off early: a kill while the tracer is being
+	// started. launchGaveUp: the launcher did not report by the deadline
+	// and the kill grace; the run went on without it (launchOverdue).
+	launchCtx      context.Context
+	launchCancel   context.CancelFunc
+	launchDeadline time.Time
+	launchGaveUp   bool
+
 	incarnations int
 	sp           *spool.Spool
 	proc         tracerProc // the tracer process or the native trace
 	workers      map[string]*worker
 
-	launchDone    bool
-	launchedAt    time.Time
-	exit          *tracer.Exit
-	exitedAt      time.Time
-	pumpDone      bool
-	stopReason    string
-	bytesRead     int64
-	lostEvents    int64 // events the tracer reported it dropped (bpftrace's stdout notices, the native engine's counter)
-	dropped       int64
-	startAcked    bool
-	chunksAcked   int64
-	bytesAcked    int64
-	ackObserved   int64 // of bytesAcked, what the Observer was told (syncAcked)
-	allAcked      bool
-	final         *finalState
-	finalRecorded bool
-	delivered     bool
+	launchDone     bool
+	launchedAt     time.Time
+	exit           *tracer.Exit
+	exitedAt       time.Time
+	pumpDone       bool
+	stopReason     string
+	bytesRead      int64 // stdout read, as the pump reported it (readBytes)
+	spooledSeen    int64 // the spool's byte count, as last seen (readBytes)
+	lostEvents     int64 // events the tracer reported it dropped (bpftrace's stdout notices, the native engine's counter)
+	dropped        int64
+	startAcked     bool
+	chunksAcked    int64
+	bytesAcked     int64
+	ackObserved    int64 // of bytesAcked, what the Observer was told (syncAcked)
+	chunksObserved int64 // of chunksAcked, what the Observer was told
+	allAcked       bool
+	final          *finalState
+	finalRecorded  bool
+	delivered      bool
 }
 
 func (r *traceRun) path() string { return r.meta.Path }
@@ -138,12 +155,13 @@ func (r *traceRun) path() string { return r.meta.Path }
 // holds only its timers: a restart rebuilds what it needs from r, the spool
 // and the tracer process.
 type traceActor struct {
-	rt     *Runtime
-	r      *traceRun
-	self   *actor.PID
-	ticker *time.Timer
-	grace  *time.Timer
-	retry  *time.Timer
+	rt      *Runtime
+	r       *traceRun
+	self    *actor.PID
+	ticker  *time.Timer
+	grace   *time.Timer
+	retry   *time.Timer
+	overdue *time.Timer
 }
 
 // Receive is the only writer of the run. It never blocks: exec, reads,
@@ -163,6 +181,7 @@ func (a *traceActor) Receive(ctx actor.Context) {
 			if r.exit != nil && !r.pumpDone && r.proc != nil {
 				a.grace = a.after(ctx, rt.opts.KillGrace, &stdoutGrace{})
 			}
+			a.armOverdue(ctx)
 		}
 		a.armTick(ctx)
 	case *killTrace:
@@ -187,43 +206,28 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		a.retry = nil
 	case *launched:
 		if r.launchDone {
-			break // a repeat after a restart
+			if r.launchGaveUp && (msg.proc != nil || msg.sp != nil) {
+				a.discardLate(msg)
+			}
+			break // or a repeat after a restart
 		}
-		r.launchDone = true
-		r.sp, r.proc = msg.sp, msg.proc
-		if msg.err != nil {
-			rt.log.Error("starting trace", "trace_path", r.path(), "err", msg.err)
-			r.stopReason = messages.ReasonFailedToStart
-			if msg.reason != "" {
-				r.stopReason = msg.reason
-			}
-			r.exit = &tracer.Exit{Code: 127, Stderr: msg.err.Error()}
-			r.exitedAt = time.Now().UTC()
-			r.pumpDone = true
-			if r.sp == nil {
-				r.allAcked = true // nothing was spooled; the finisher sends start too
-			}
-		} else {
-			r.launchedAt = time.Now()
-			rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread,
-				"engine", r.meta.engine())
-			if lerr := r.proc.LimitsErr(); lerr != nil {
-				rt.limitsWarned.Do(func() {
-					rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr)
-				})
-			}
-			rt.opts.Observer.TraceStarted(r.meta.Info.TraceType, r.meta.Mode)
-			if r.stopReason != "" { // killed before it was launched
-				r.proc.Stop(rt.opts.KillGrace)
-			}
+		a.onLaunched(msg)
+	case *launchOverdue:
+		a.overdue = nil
+		if !r.launchDone {
+			rt.log.Error("starting the tracer did not end in time; the trace ends without it", "trace_path", r.path(),
+				"launch_timeout", launchTimeout.String())
+			r.launchCancel()
+			a.onLaunched(&launched{err: fmt.Errorf("starting the tracer: did not end within %s", launchTimeout)})
+			r.launchGaveUp = true
 		}
-		rt.recordRun(r, persistence.RunRunning)
 	case *chunkSpooled:
 		r.bytesRead += msg.read
-		rt.opts.Observer.OutputRead(msg.read)
+		r.spooledSeen = max(r.spooledSeen, msg.spooled)
+		rt.opts.Observer.OutputRead(r.event(), msg.read)
 		if msg.lost > 0 {
 			r.lostEvents += msg.lost
-			rt.opts.Observer.LostEvents(msg.lost)
+			rt.opts.Observer.LostEvents(r.event(), msg.lost)
 		}
 	case *spoolFailed:
 		if msg.full {
@@ -290,6 +294,72 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	rt.report(ctx, r)
 }
 
+// onLaunched takes the launcher's report.
+func (a *traceActor) onLaunched(msg *launched) {
+	r, rt := a.r, a.rt
+	r.launchDone = true
+	r.launchCancel()
+	if a.overdue != nil {
+		a.overdue.Stop()
+		a.overdue = nil
+	}
+	r.sp, r.proc = msg.sp, msg.proc
+	if msg.err != nil {
+		rt.log.Error("starting trace", "trace_path", r.path(), "err", msg.err)
+		if r.stopReason == "" { // a kill while starting keeps its reason
+			r.stopReason = messages.ReasonFailedToStart
+			if msg.reason != "" {
+				r.stopReason = msg.reason
+			}
+		}
+		r.exit = &tracer.Exit{Code: 127, Stderr: msg.err.Error()}
+		r.exitedAt = time.Now().UTC()
+		r.pumpDone = true
+		if r.sp == nil {
+			r.allAcked = true // nothing was spooled; the finisher sends start too
+		}
+	} else {
+		r.launchedAt = time.Now()
+		rt.log.Info("tracer started", "trace_path", r.path(), "pid", r.proc.PID(), "thread", r.meta.Thread,
+			"engine", r.meta.engine())
+		if lerr := r.proc.LimitsErr(); lerr != nil {
+			rt.limitsWarned.Do(func() {
+				rt.log.Warn("tracers run without memory and pids limits (tracer-limits = best-effort)", "err", lerr)
+			})
+		}
+		rt.opts.Observer.TraceStarted(r.event())
+		if r.stopReason != "" { // killed before it was launched
+			r.proc.Stop(rt.opts.KillGrace)
+		}
+	}
+	rt.recordRun(r, persistence.RunRunning)
+}
+
+// discardLate ends what a launcher the run gave up on reports after all:
+// its tracer is killed (and reaped), its spool, which nothing was ever
+// acknowledged from, removed.
+func (a *traceActor) discardLate(msg *launched) {
+	rt, path := a.rt, a.r.path()
+	rt.log.Warn("late launcher report: stopping what it started", "trace_path", path)
+	if p := msg.proc; p != nil {
+		p.Kill()
+		rt.goroutine("late-tracer-reaper", func() { p.Wait() })
+	}
+	if sp := msg.sp; sp != nil {
+		if err := sp.Remove(); err != nil {
+			rt.log.Warn("removing the spool of a late launch", "trace_path", path, "err", err)
+		}
+	}
+}
+
+// armOverdue arms the timer that gives up on the launcher once the launch
+// deadline and the kill grace have passed.
+func (a *traceActor) armOverdue(ctx actor.Context) {
+	if a.overdue == nil && !a.r.launchDone && !a.r.launchDeadline.IsZero() {
+		a.overdue = a.after(ctx, time.Until(a.r.launchDeadline)+a.rt.opts.KillGrace, &launchOverdue{})
+	}
+}
+
 // advance moves the run on: it works out what is known now and makes sure
 // the worker for each outstanding step runs. It is idempotent, which is
 // what makes a restart (of the actor or of any worker) safe: the steps are
@@ -300,8 +370,14 @@ func (a *traceActor) advance(ctx actor.Context) {
 		return
 	}
 	if !r.launchDone {
+		if r.launchCtx == nil {
+			r.launchDeadline = time.Now().Add(launchTimeout)
+			r.launchCtx, r.launchCancel = context.WithDeadline(r.ctx, r.launchDeadline)
+			a.armOverdue(ctx)
+		}
+		lctx, plan := r.launchCtx, r.plan
 		a.ensure(wLauncher, func(post func(interface{})) error {
-			return launch(r.ctx, rt, r.meta, r.command, r.native, r.binary, post)
+			return launch(r.ctx, lctx, rt, r.meta, r.command, plan, r.binary, post)
 		})
 		return
 	}
@@ -309,7 +385,7 @@ func (a *traceActor) advance(ctx actor.Context) {
 		sp, proc := r.sp, r.proc
 		// bpftrace's own lines on stdout; the native engine prints none.
 		notices := r.meta.Info.TraceType == messages.BPF && r.meta.engine() != messages.EngineNative
-		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.path(), sp, proc, notices, post) })
+		a.ensure(wPump, func(post func(interface{})) error { return pump(rt, r.event(), sp, proc, notices, post) })
 	}
 	if r.proc != nil && r.exit == nil {
 		proc := r.proc
@@ -405,11 +481,16 @@ func (a *traceActor) syncAcked() {
 	r := a.r
 	if r.sp != nil && r.sp.Acked() > r.chunksAcked {
 		r.chunksAcked, r.bytesAcked = r.sp.Acked(), r.sp.AckedBytes()
+		// Read after the acknowledged bytes: the spool holds at least
+		// those (RunningInfo: bytesSubmitted <= bytesRead).
+		r.spooledSeen = max(r.spooledSeen, r.sp.Bytes())
 	}
-	if d := r.bytesAcked - r.ackObserved; d > 0 {
-		r.ackObserved = r.bytesAcked
-		a.rt.opts.Observer.ChunkAcked(d)
-		a.rt.opts.Observer.SpoolBytes(-d)
+	if c, d := r.chunksAcked-r.chunksObserved, r.bytesAcked-r.ackObserved; c > 0 || d > 0 {
+		r.chunksObserved, r.ackObserved = r.chunksAcked, r.bytesAcked
+		a.rt.opts.Observer.ChunkAcked(r.event(), c, d)
+		if d > 0 {
+			a.rt.opts.Observer.SpoolBytes(r.event(), -d)
+		}
 	}
 }
 
@@ -423,6 +504,11 @@ func (a *traceActor) stop(reason string) {
 	}
 	if r.proc != nil && r.exit == nil {
 		r.proc.Stop(a.rt.opts.KillGrace)
+	}
+	if !r.launchDone && r.launchCancel != nil {
+		// Still starting: cut the start off (the launcher reports it, and
+		// the run ends with this reason).
+		r.launchCancel()
 	}
 }
 
@@ -459,14 +545,14 @@ func (a *traceActor) onTick() {
 }
 
 // onDelivered ends the run: the platform has everything.
-func (a *traceActor) onDelivered(ctx actor.Context, fin platform.Finish) {
+func (a *traceActor) onDelivered(ctx actor.Context, fin messages.Finish) {
 	r, rt := a.r, a.rt
 	if r.delivered {
 		return
 	}
 	r.delivered = true
 	rt.recordRunFinished(r, fin)
-	rt.opts.Observer.TraceFinished(r.meta.Info.TraceType, r.meta.Mode, r.final.Reason)
+	rt.opts.Observer.TraceFinished(r.event(), r.finished(fin))
 	rt.log.Info("trace delivered", "trace_path", r.path(), "reason", r.final.Reason, "code", r.final.Code,
 		"chunks", fin.Chunks, "bytes", fin.Bytes)
 	ctx.Send(rt.registry, &traceDelivered{path: r.path(), finished: r.finished(fin)})
@@ -483,6 +569,14 @@ func (a *traceActor) release() {
 	r.cancel()
 	if r.proc != nil && r.exit == nil {
 		r.proc.Kill()
+	}
+	if r.plan != nil {
+		// Plan.Start closes the plan's binary: close it here only when no
+		// launcher can still be using it.
+		if w := r.workers[wLauncher]; w == nil || w.ended() {
+			r.plan.Close()
+		}
+		r.plan = nil
 	}
 	if r.delivered || r.sp == nil {
 		a.removeScript()
@@ -541,7 +635,7 @@ func (a *traceActor) after(ctx actor.Context, d time.Duration, msg interface{}) 
 }
 
 func (a *traceActor) stopTimers() {
-	for _, t := range []**time.Timer{&a.ticker, &a.grace, &a.retry} {
+	for _, t := range []**time.Timer{&a.ticker, &a.grace, &a.retry, &a.overdue} {
 		if *t != nil {
 			(*t).Stop()
 			*t = nil
@@ -556,7 +650,7 @@ func (a *traceActor) setExit(e tracer.Exit, lost int64) {
 	r.exit, r.exitedAt = &e, time.Now().UTC()
 	if lost > 0 {
 		r.lostEvents += lost
-		a.rt.opts.Observer.LostEvents(lost)
+		a.rt.opts.Observer.LostEvents(r.event(), lost)
 	}
-	a.rt.opts.Observer.TracerExited(r.meta.Info.TraceType, r.meta.Mode)
+	a.rt.opts.Observer.TracerExited(r.event())
 }

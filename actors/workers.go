@@ -74,53 +74,67 @@ func (rt *Runtime) startWorker(ctx context.Context, name, path string, owner *ac
 }
 
 // launch is the launcher worker: it creates the run's spool (fsyncs) and
-// starts the tracer (fork/exec), or with nat the native engine's trace
-// (loads and attaches its probes in the endpoint; ctx, the run's context,
-// ends it). Either failure is reported in *launched: the run then ends
-// failed-to-start, and the platform still gets start and finished.
-func launch(ctx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, nat *native.Spec, bin binary.Identity, post func(interface{})) error {
+// starts the tracer (fork/exec), or with plan the native engine's trace
+// (loads and attaches its probes in the endpoint; runCtx, the run's
+// context, ends it). startCtx bounds the start: the launch deadline, or a
+// kill while starting. Either failure is reported in *launched: the run
+// then ends failed-to-start (or with the kill's reason), and the platform
+// still gets start and finished.
+func launch(runCtx, startCtx context.Context, rt *Runtime, meta runMeta, cmd tracer.Command, plan *native.Plan,
+	bin binary.Identity, post func(interface{})) error {
 	rt.opts.hooks.checkpoint(wLauncher, meta.Path)
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("encoding run meta: %w", err)
 	}
-	sp, err := spool.Create(rt.spoolPath(meta.Path), b, rt.opts.Spool)
-	if err != nil {
-		post(&launched{err: fmt.Errorf("creating spool: %w", err)})
-		return nil
-	}
-	// The binary must still be the one the preflight checked, right before
-	// the tracer resolves its path.
-	if bin != (binary.Identity{}) {
-		if err := bin.Check(meta.Info.Process); err != nil {
+	fail := func(sp *spool.Spool, err error, reason string) {
+		if plan != nil {
+			plan.Close()
+		}
+		if sp != nil {
 			if serr := sp.Seal(); serr != nil {
 				err = errors.Join(err, fmt.Errorf("sealing spool: %w", serr))
 			}
-			post(&launched{sp: sp, err: fmt.Errorf("checking the traced binary: %w", err), reason: messages.ReasonBinaryChanged})
+		}
+		post(&launched{sp: sp, err: err, reason: reason})
+	}
+	sp, err := spool.Create(rt.spoolPath(meta.Path), b, rt.opts.Spool)
+	if err != nil {
+		fail(nil, fmt.Errorf("creating spool: %w", err), "")
+		return nil
+	}
+	if err := startCtx.Err(); err != nil {
+		fail(sp, fmt.Errorf("starting the tracer: %w", err), "")
+		return nil
+	}
+	// The binary must still be the one the preflight checked, right before
+	// the tracer resolves its path. (The native engine's probes go into
+	// the file the plan holds open: the path does not matter to them.)
+	if bin != (binary.Identity{}) && plan == nil {
+		if err := bin.Check(meta.Info.Process); err != nil {
+			fail(sp, fmt.Errorf("checking the traced binary: %w", err), messages.ReasonBinaryChanged)
 			return nil
 		}
 	}
 	var proc tracerProc
-	if nat != nil {
-		var np *nativeProc
-		if np, err = startNative(ctx, *nat); err == nil {
-			proc = np
+	if plan != nil {
+		var t *native.Trace
+		if t, err = plan.Start(runCtx); err == nil {
+			proc = &nativeProc{t: t}
 		} else {
 			err = fmt.Errorf("starting native engine: %w", err)
 		}
 	} else {
 		var tp *tracer.Process
-		if tp, err = tracer.Start(ctx, cmd); err == nil {
+		if tp, err = tracer.Start(startCtx, cmd); err == nil {
 			proc = tp
 		} else {
 			err = fmt.Errorf("launching tracer: %w", err)
 		}
 	}
 	if err != nil {
-		if serr := sp.Seal(); serr != nil {
-			err = errors.Join(err, fmt.Errorf("sealing spool: %w", serr))
-		}
-		post(&launched{sp: sp, err: err})
+		plan = nil // Plan.Start closed it
+		fail(sp, err, "")
 		return nil
 	}
 	post(&launched{sp: sp, proc: proc})
@@ -366,8 +380,8 @@ func finish(ctx context.Context, rt *Runtime, path string, sp *spool.Spool, fina
 
 // platformFinish is the finished message of a run that ended as final, with
 // the spool's completeness proof (of nothing when there is no spool).
-func platformFinish(final finalState, sp *spool.Spool) platform.Finish {
-	fin := platform.Finish{Stderr: final.Stderr, Code: final.Code, Reason: final.Reason, LostEvents: final.LostEvents}
+func platformFinish(final finalState, sp *spool.Spool) messages.Finish {
+	fin := messages.Finish{Stderr: final.Stderr, Code: final.Code, Reason: final.Reason, LostEvents: final.LostEvents}
 	if sp == nil {
 		sum := sha256.Sum256(nil)
 		fin.SHA256 = hex.EncodeToString(sum[:])

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +59,116 @@ func TestHistoryEngine(t *testing.T) {
 	for p, e := range want {
 		if got[p] != e {
 			t.Errorf("%s: engine %v, want %v", p, got[p], e)
+		}
+	}
+}
+
+// TestHistoryByPath: ?path= answers the run of that trace alone (none for
+// an unknown path or one whose state is filtered out), with the stderr tail
+// of a run this process saw finish.
+func TestHistoryByPath(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ch := make(chan messages.TraceFinished, 4)
+	f.srv.opts.Finished = NewFinishedLog(ch, 0)
+	code := 3
+	for i, p := range []string{"/tmp/failed.trace", "/tmp/other.trace"} {
+		if err := f.store.CreateRun(ctx, persistence.Run{Path: p, TemplateID: f.bpf.ID, Type: messages.BPF, Info: f.bpf.Info, Mode: messages.ModeEvents,
+			Thread: int64(i + 1), StartedAt: fixedNow.Add(time.Duration(i) * time.Second), Lasting: 60, State: persistence.RunFinished,
+			Reason: messages.ReasonFailed, ExitCode: &code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch <- messages.TraceFinished{FilePath: "/tmp/failed.trace", Reason: messages.ReasonFailed, Code: 3, Stderr: "faketracer: exiting with code 3\n"}
+	tests := []struct {
+		name, query string
+		want        []string // filePaths
+		stderr      string   // stderrTail of the first run, "-" for none
+	}{
+		{"one path", "?path=/tmp/failed.trace", []string{"/tmp/failed.trace"}, "faketracer: exiting with code 3\n"},
+		{"another path, stderr not seen", "?path=/tmp/other.trace", []string{"/tmp/other.trace"}, "-"},
+		{"unknown path", "?path=/tmp/nope.trace", nil, ""},
+		{"state kept", "?path=/tmp/failed.trace&state=finished", []string{"/tmp/failed.trace"}, "faketracer: exiting with code 3\n"},
+		{"state filtered out", "?path=/tmp/failed.trace&state=running", nil, ""},
+		{"no path: all, newest first", "", []string{"/tmp/other.trace", "/tmp/failed.trace"}, "-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.do("GET", "/traces/history"+tt.query, "", nil)
+			var page struct {
+				Runs []struct {
+					FilePath   string  `json:"filePath"`
+					StderrTail *string `json:"stderrTail"`
+				} `json:"runs"`
+				Next *string `json:"next"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 || page.Runs == nil || page.Next != nil {
+				t.Fatalf("%d %s: %v", w.Code, w.Body, err)
+			}
+			var got []string
+			for _, r := range page.Runs {
+				got = append(got, r.FilePath)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Fatalf("runs %v, want %v", got, tt.want)
+			}
+			if len(page.Runs) == 0 {
+				return
+			}
+			st := "-"
+			if s := page.Runs[0].StderrTail; s != nil {
+				st = *s
+			}
+			if st != tt.stderr {
+				t.Errorf("stderrTail %q, want %q", st, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestFinishedLog: the log keeps the last runs' stderr tails, bounded in
+// runs and bytes, and sees what was published before a lookup.
+func TestFinishedLog(t *testing.T) {
+	ch := make(chan messages.TraceFinished, 8)
+	l := NewFinishedLog(ch, 2)
+	long := strings.Repeat("x", 3000) + "\n" + strings.Repeat("y", StderrTailBytes-10) + "\n"
+	for i, s := range []string{"a\n", "b\n", long} {
+		ch <- messages.TraceFinished{FilePath: fmt.Sprintf("/tmp/%d.trace", i), Stderr: s}
+	}
+	if _, ok := l.StderrTail("/tmp/0.trace"); ok {
+		t.Error("the oldest of three runs is kept in a log of two")
+	}
+	if s, ok := l.StderrTail("/tmp/1.trace"); !ok || s != "b\n" {
+		t.Errorf("run 1: %q %v", s, ok)
+	}
+	s, ok := l.StderrTail("/tmp/2.trace")
+	if !ok || len(s) > StderrTailBytes || !strings.HasPrefix(s, "yyy") || !strings.HasSuffix(s, "y\n") {
+		t.Errorf("run 2: %d bytes, starting %.10q, %v; want the last line whole, at most %d bytes", len(s), s, ok, StderrTailBytes)
+	}
+	var nilLog *FinishedLog
+	if _, ok := nilLog.StderrTail("/tmp/1.trace"); ok {
+		t.Error("a nil log found a run")
+	}
+	for _, c := range []struct{ in, want string }{
+		{"short", "short"},
+		{strings.Repeat("é", 3000), strings.Repeat("é", StderrTailBytes/2)},
+		{"bad \xff byte", "bad \uFFFD byte"},
+	} {
+		if got := tail(c.in, StderrTailBytes); got != c.want {
+			t.Errorf("tail(%.20q) = %.20q (%d bytes), want %.20q", c.in, got, len(got), c.want)
+		}
+	}
+}
+
+// TestKillSaysWhetherFound: the kill answer is the seed's "Killed" either
+// way, and its Lambda-Trace-Found header tells the two apart.
+func TestKillSaysWhetherFound(t *testing.T) {
+	f := newFixture(t)
+	f.traces.running["/tmp/r.trace"] = messages.RunningInfo{FilePath: "/tmp/r.trace", State: "running"}
+	for _, c := range []struct{ path, want string }{{"/tmp/r.trace", "true"}, {"/tmp/nope.trace", "false"}} {
+		w := f.do("POST", "/trace/kill", fmt.Sprintf(`{"killPath":%q}`, c.path), nil)
+		if w.Code != 200 || w.Body.String() != "Killed" || w.Header().Get(TraceFoundHeader) != c.want {
+			t.Errorf("kill %s: %d %q %s: %q; want 200 Killed, %s", c.path, w.Code, w.Body, TraceFoundHeader, w.Header().Get(TraceFoundHeader), c.want)
 		}
 	}
 }

@@ -37,8 +37,11 @@ type Verifier interface {
 
 // Options configure a Server. Templates, Traces and Verifier are required.
 type Options struct {
-	Templates    persistence.Templates
-	Runs         persistence.Runs // optional: GET /traces/history
+	Templates persistence.Templates
+	Runs      persistence.Runs // optional: GET /traces/history
+	// Finished is optional: the stderr tails of recently finished runs,
+	// shown in GET /traces/history as stderrTail.
+	Finished     *FinishedLog
 	Traces       Traces
 	Verifier     Verifier
 	Rules        validate.Rules

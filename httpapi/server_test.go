@@ -130,6 +130,13 @@ func (d *downStore) DeleteTemplate(ctx context.Context, t messages.TraceType, id
 	return d.Store.DeleteTemplate(ctx, t, id)
 }
 
+func (d *downStore) GetRun(ctx context.Context, path string) (persistence.Run, error) {
+	if d.down {
+		return persistence.Run{}, errDown
+	}
+	return d.Store.GetRun(ctx, path)
+}
+
 func (d *downStore) ListRuns(ctx context.Context, q persistence.RunQuery) ([]persistence.Run, error) {
 	if d.down {
 		return nil, errDown
@@ -322,6 +329,9 @@ func TestErrorBodies(t *testing.T) {
 		{name: "history cursor", method: "GET", path: "/traces/history?before=zzz"},
 		{name: "history state", method: "GET", path: "/traces/history?state=sleeping"},
 		{name: "history store down", method: "GET", path: "/traces/history", setup: storeDown},
+		{name: "history empty path", method: "GET", path: "/traces/history?path="},
+		{name: "history path and cursor", method: "GET", path: "/traces/history?path=/tmp/x.trace&before=abc"},
+		{name: "history path, store down", method: "GET", path: "/traces/history?path=/tmp/x.trace", setup: storeDown},
 	}
 	var out strings.Builder
 	for _, tt := range tests {

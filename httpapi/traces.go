@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -12,6 +14,12 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/persistence"
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
+
+// TraceFoundHeader is the header of the POST /trace/kill answer that says
+// whether a trace (running, or still delivering) was at killPath: "true",
+// or "false" when nothing was and nothing was killed. The body is "Killed"
+// either way, as the seed prescribes.
+const TraceFoundHeader = "Lambda-Trace-Found"
 
 type startResponse struct {
 	Thread   int64  `json:"thread"`
@@ -61,7 +69,10 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request, _ httprouter
 		s.writeFailure(w, r, templateFailure("getting", typ, *req.TraceID, err))
 		return
 	}
-	reply, err := s.opts.Traces.Start(r.Context(), actors.StartRequest{
+	// The trace outlives the request: Start stops a trace when its context
+	// ends. The wait for the answer is still bounded (the runtime's
+	// timeout).
+	reply, err := s.opts.Traces.Start(context.WithoutCancel(r.Context()), actors.StartRequest{
 		Template: t, Lasting: time.Duration(*req.Lasting) * time.Second, Mode: mode, Engine: engine,
 	})
 	if err != nil {
@@ -119,5 +130,8 @@ func (s *Server) killTrace(w http.ResponseWriter, r *http.Request, _ httprouter.
 		return
 	}
 	s.log.Info("kill requested", "trace_path", *req.KillPath, "running", found)
+	// The body stays the seed's "Killed" whatever happened; the header
+	// tells a caller that cares whether a trace was there.
+	w.Header().Set(TraceFoundHeader, strconv.FormatBool(found))
 	writeText(w, http.StatusOK, "Killed")
 }

@@ -111,35 +111,82 @@ type KillTraceReply struct {
 // delivering. It is the TemplateInfo plus the trace's runtime state.
 type RunningInfo struct {
 	TemplateInfo
-	TraceNo         int64     `json:"traceNo"`
-	Thread          int64     `json:"thread"`
-	FilePath        string    `json:"filePath"`
-	StartedAt       time.Time `json:"startedAt"`
-	Lasting         int64     `json:"lasting"`
-	Mode            Mode      `json:"mode"`
-	Engine          Engine    `json:"engine,omitempty"`
-	State           string    `json:"state"`
-	PID             int       `json:"pid,omitempty"`
-	BytesRead       int64     `json:"bytesRead"`
-	BytesSubmitted  int64     `json:"bytesSubmitted"`
-	ChunksSubmitted int64     `json:"chunksSubmitted"`
-	LostEvents      int64     `json:"lostEvents"`
-	Reason          string    `json:"reason,omitempty"`
+	TraceNo   int64     `json:"traceNo"`
+	Thread    int64     `json:"thread"`
+	FilePath  string    `json:"filePath"`
+	StartedAt time.Time `json:"startedAt"`
+	Lasting   int64     `json:"lasting"`
+	Mode      Mode      `json:"mode"`
+	Engine    Engine    `json:"engine,omitempty"`
+	State     string    `json:"state"`
+	PID       int       `json:"pid,omitempty"`
+	// BytesRead is the raw tracer stdout read so far (bpftrace's own
+	// notices included). BytesSubmitted is what of it the platform
+	// acknowledged, in ChunksSubmitted chunks. Both only grow, and
+	// BytesSubmitted <= BytesRead in every snapshot.
+	BytesRead       int64  `json:"bytesRead"`
+	BytesSubmitted  int64  `json:"bytesSubmitted"`
+	ChunksSubmitted int64  `json:"chunksSubmitted"`
+	LostEvents      int64  `json:"lostEvents"`
+	Reason          string `json:"reason,omitempty"`
 }
 
 // TraceFinished reports that a trace has ended and everything it owed the
 // platform has been delivered (or given up at shutdown). The trace actor
 // sends it to the registry, which forwards it to subscribers.
 type TraceFinished struct {
-	Thread     int64
-	FilePath   string
-	TraceNo    int64
-	Reason     string
-	Code       int
-	Stderr     string
+	Thread   int64
+	FilePath string
+	TraceNo  int64
+	Type     TraceType
+	Mode     Mode
+	Engine   Engine // "" for STAP
+	Reason   string
+	Code     int
+	Stderr   string
+	// Bytes, Chunks and SHA256 are what the finished message told the
+	// platform: the raw output bytes in all chunks, their number, and the
+	// lower-case hex SHA-256 of those bytes in order.
 	Bytes      int64
 	Chunks     int64
+	SHA256     string
 	LostEvents int64
 	StartedAt  time.Time
 	EndedAt    time.Time
+}
+
+// TraceEvent names the trace an event of the runtime (actors.Observer) is
+// about.
+type TraceEvent struct {
+	// Path is the trace's filePath, the name the API knows it by.
+	Path   string
+	Thread int64
+	Type   TraceType
+	Mode   Mode
+	// Engine is EngineBPFtrace or EngineNative for a BPF trace, "" for a
+	// STAP one (SystemTap runs it).
+	Engine Engine
+}
+
+// Finish is the finished message of a trace as a Submitter delivers it:
+// why the trace ended and a summary of what was submitted.
+type Finish struct {
+	// Stderr is the tracer's standard error output.
+	Stderr string
+	// Code is the tracer's exit code; 128+N for a tracer killed by signal N.
+	Code int
+	// Reason says why the trace ended: one of the Reason* values
+	// (completed, failed, killed, timed-out, failed-to-start, shutdown,
+	// interrupted, spool-full, spool-error, ...).
+	Reason string
+	// Chunks is how many chunks were sent (extension field).
+	Chunks int64
+	// Bytes is how many raw output bytes the chunks held (extension field).
+	Bytes int64
+	// SHA256 is the lower-case hex SHA-256 of the concatenated raw bytes of
+	// all chunks (extension field).
+	SHA256 string
+	// LostEvents is how many events the tracer reported it dropped
+	// (bpftrace's "Lost N events"): what the platform did not get.
+	LostEvents int64
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -47,11 +48,35 @@ type Metrics struct {
 	lostEvents    prometheus.Counter
 	authFailures  prometheus.Counter
 	httpRequests  *prometheus.CounterVec
+	submitSeconds *prometheus.HistogramVec
+	lastAck       prometheus.Gauge
+}
+
+// Engines are the engine label's values: how a trace is run. A STAP
+// template is run by SystemTap ("stap"); a BPF one by bpftrace or the
+// native engine.
+var Engines = []string{string(messages.EngineBPFtrace), string(messages.EngineNative), "stap"}
+
+// engineLabel is the engine label of e.
+func engineLabel(e messages.TraceEvent) string {
+	if e.Engine == "" {
+		if e.Type == messages.STAP {
+			return "stap"
+		}
+		return string(messages.EngineBPFtrace)
+	}
+	return string(e.Engine)
+}
+
+// Build describes the running binary for lambda_build_info.
+type Build struct {
+	Version   string // the endpoint's version (main.version), "unknown" when not set
+	GoVersion string // runtime.Version()
 }
 
 // New returns a Metrics with every family registered and initialised, plus
-// the Go runtime and process collectors.
-func New() *Metrics {
+// the Go runtime and process collectors and lambda_build_info of b.
+func New(b Build) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		tracesRunning: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -60,12 +85,12 @@ func New() *Metrics {
 		}),
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_traces_started_total",
-			Help: "Traces started (answered 200 by POST /trace/start), by tracer type and mode.",
-		}, []string{"type", "mode"}),
+			Help: "Traces whose tracer was launched, by tracer type, mode and engine (bpftrace, native, stap).",
+		}, []string{"type", "mode", "engine"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_traces_finished_total",
-			Help: "Traces whose finished message the platform acknowledged, by reason.",
-		}, []string{"reason"}),
+			Help: "Traces whose finished message the platform acknowledged, by reason and engine.",
+		}, []string{"reason", "engine"}),
 		outputBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_output_bytes_total",
 			Help: "Bytes of tracer output read (stdout).",
@@ -98,20 +123,44 @@ func New() *Metrics {
 			Name: "lambda_http_requests_total",
 			Help: "REST API requests answered, by route pattern and status code.",
 		}, []string{"route", "code"}),
+		submitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lambda_submit_duration_seconds",
+			Help: "Time from sending a PUT /submit to the platform's 2xx answer, of acknowledged attempts, by message kind (start, chunk, finished).",
+			// 1 ms to about 30 s: a local platform to a slow, distant one.
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"kind"}),
+		lastAck: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lambda_submit_last_ack_timestamp_seconds",
+			Help: "Unix time of the platform's last 2xx answer to a PUT /submit (0: none yet): how long ago the platform was last reachable.",
+		}),
 	}
+	if b.Version == "" {
+		b.Version = "unknown"
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "lambda_build_info",
+		Help:        "Always 1; its labels say which endpoint binary runs.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "goversion": b.GoVersion},
+	})
+	build.Set(1)
 	m.reg.MustRegister(
 		m.tracesRunning, m.started, m.finished, m.outputBytes, m.chunksAcked, m.chunkBytes,
-		m.retries, m.spoolBytes, m.lostEvents, m.authFailures, m.httpRequests,
+		m.retries, m.spoolBytes, m.lostEvents, m.authFailures, m.httpRequests, m.submitSeconds, m.lastAck, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	for _, t := range []messages.TraceType{messages.BPF, messages.STAP} {
-		for _, mode := range []messages.Mode{messages.ModeEvents, messages.ModeCalls, messages.ModeSummary} {
-			m.started.WithLabelValues(string(t), string(mode))
-		}
+	for _, mode := range []messages.Mode{messages.ModeEvents, messages.ModeCalls, messages.ModeSummary} {
+		m.started.WithLabelValues(string(messages.BPF), string(mode), string(messages.EngineBPFtrace))
+		m.started.WithLabelValues(string(messages.BPF), string(mode), string(messages.EngineNative))
+		m.started.WithLabelValues(string(messages.STAP), string(mode), "stap")
 	}
 	for _, r := range Reasons {
-		m.finished.WithLabelValues(r)
+		for _, e := range Engines {
+			m.finished.WithLabelValues(r, e)
+		}
+	}
+	for _, k := range []string{"start", "chunk", "finished"} {
+		m.submitSeconds.WithLabelValues(k)
 	}
 	for _, r := range Routes {
 		m.httpRequests.WithLabelValues(r, "200")
@@ -128,19 +177,20 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // TraceStarted counts a started trace and one more running tracer.
-func (m *Metrics) TraceStarted(t messages.TraceType, mode messages.Mode) {
+func (m *Metrics) TraceStarted(e messages.TraceEvent) {
 	if m == nil {
 		return
 	}
+	mode := e.Mode
 	if mode == "" {
 		mode = messages.ModeEvents
 	}
-	m.started.WithLabelValues(string(t), string(mode)).Inc()
+	m.started.WithLabelValues(string(e.Type), string(mode), engineLabel(e)).Inc()
 	m.tracesRunning.Inc()
 }
 
 // TracerExited counts one running tracer less.
-func (m *Metrics) TracerExited(messages.TraceType, messages.Mode) {
+func (m *Metrics) TracerExited(messages.TraceEvent) {
 	if m == nil {
 		return
 	}
@@ -148,37 +198,49 @@ func (m *Metrics) TracerExited(messages.TraceType, messages.Mode) {
 }
 
 // TraceFinished counts a trace whose finished message was acknowledged.
-func (m *Metrics) TraceFinished(_ messages.TraceType, _ messages.Mode, reason string) {
+func (m *Metrics) TraceFinished(e messages.TraceEvent, f messages.TraceFinished) {
 	if m == nil {
 		return
 	}
-	m.finished.WithLabelValues(reason).Inc()
+	m.finished.WithLabelValues(f.Reason, engineLabel(e)).Inc()
 }
 
 // OutputRead counts n bytes of tracer output read.
-func (m *Metrics) OutputRead(n int64) {
+func (m *Metrics) OutputRead(_ messages.TraceEvent, n int64) {
 	if m == nil || n <= 0 {
 		return
 	}
 	m.outputBytes.Add(float64(n))
 }
 
-// ChunkAcked counts a chunk of n raw bytes the platform acknowledged.
-func (m *Metrics) ChunkAcked(n int64) {
+// ChunkAcked counts chunks the platform acknowledged, holding n raw bytes
+// in all.
+func (m *Metrics) ChunkAcked(_ messages.TraceEvent, chunks, n int64) {
 	if m == nil {
 		return
 	}
-	m.chunksAcked.Inc()
+	m.chunksAcked.Add(float64(chunks))
 	m.chunkBytes.Add(float64(n))
 }
 
 // SpoolBytes moves the bytes read but not yet acknowledged by delta.
-func (m *Metrics) SpoolBytes(delta int64) {
+func (m *Metrics) SpoolBytes(_ messages.TraceEvent, delta int64) {
 	if m == nil {
 		return
 	}
 	m.spoolBytes.Add(float64(delta))
 	m.backlog.Add(delta)
+}
+
+// SubmitAcked observes an acknowledged PUT /submit of kind that took took
+// (platform.Options.OnAcked) and sets the time of the last acknowledgement
+// to now.
+func (m *Metrics) SubmitAcked(kind string, took time.Duration, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.submitSeconds.WithLabelValues(kind).Observe(took.Seconds())
+	m.lastAck.Set(float64(now.UnixNano()) / 1e9)
 }
 
 // SpoolBacklog is lambda_spool_bytes now (0 for a nil Metrics): for logs.
@@ -199,7 +261,7 @@ func (m *Metrics) SubmitRetry(string) {
 }
 
 // LostEvents counts n events a tracer reported it dropped.
-func (m *Metrics) LostEvents(n int64) {
+func (m *Metrics) LostEvents(_ messages.TraceEvent, n int64) {
 	if m == nil || n <= 0 {
 		return
 	}

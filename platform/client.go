@@ -8,30 +8,14 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
 )
 
-// Finish is the content of a trace's finished message. Chunks and Bytes are
+// Finish is the content of a trace's finished message (messages.Finish,
+// which the runtime's Submitter interface uses). Chunks and Bytes are
 // always in the body, also when 0; an empty Reason or SHA256 is left out.
-type Finish struct {
-	// Stderr is the tracer's standard error output.
-	Stderr string
-	// Code is the tracer's exit code; 128+N for a tracer killed by signal N.
-	Code int
-	// Reason says why the trace ended: one of the messages.Reason* values
-	// (completed, failed, killed, timed-out, failed-to-start, shutdown,
-	// interrupted, spool-full, spool-error).
-	Reason string
-	// Chunks is how many chunks were sent (extension field).
-	Chunks int64
-	// Bytes is how many raw output bytes the chunks held (extension field).
-	Bytes int64
-	// SHA256 is the lower-case hex SHA-256 of the concatenated raw bytes of
-	// all chunks (extension field).
-	SHA256 string
-	// LostEvents is how many events the tracer reported it dropped
-	// (bpftrace's "Lost N events"): what the platform did not get.
-	LostEvents int64
-}
+type Finish = messages.Finish
 
 // Client submits trace messages to the platform. It is safe for concurrent
 // use; see the package documentation for ordering.
@@ -44,6 +28,7 @@ type Client struct {
 	retryMax       time.Duration
 	onRetry        func(kind, trace string, attempt int, err error, wait time.Duration)
 	onRecovered    func(kind, trace string, attempts int)
+	onAcked        func(kind, trace string, took time.Duration)
 
 	// Seams replaced by tests.
 	randN func(n int64) int64 // uniform in [0, n)
@@ -84,6 +69,7 @@ func New(baseURL, authorization string, o Options) (*Client, error) {
 		retryMax:       o.RetryMax,
 		onRetry:        o.OnRetry,
 		onRecovered:    o.OnRecovered,
+		onAcked:        o.OnAcked,
 		randN:          rand.Int64N,
 		sleep:          sleepCtx,
 		now:            time.Now,

@@ -52,6 +52,11 @@ type Options struct {
 	// after failed attempts (attempts counts them all, the last one
 	// included). It runs on the sending goroutine and must not block.
 	OnRecovered func(kind string, trace string, attempts int)
+	// OnAcked, when set, is called when the platform acknowledges a
+	// message: took is how long the acknowledged attempt took, from
+	// sending the request to the 2xx answer (the retries before it not
+	// counted). It runs on the sending goroutine and must not block.
+	OnAcked func(kind string, trace string, took time.Duration)
 }
 
 // withDefaults validates o and fills its zero fields.

@@ -80,8 +80,12 @@ func (c *Client) send(ctx context.Context, kind, trace string, body *sharedBody)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		began := c.now()
 		retryAfter, err := c.attempt(ctx, body)
 		if err == nil {
+			if c.onAcked != nil {
+				c.onAcked(kind, trace, c.now().Sub(began))
+			}
 			if attempt > 1 && c.onRecovered != nil {
 				c.onRecovered(kind, trace, attempt)
 			}

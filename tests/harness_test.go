@@ -41,7 +41,13 @@ func TestMain(m *testing.M) {
 	}
 	endpointBin = filepath.Join(dir, "lambda-endpoint")
 	fakeTracerBin = filepath.Join(dir, "faketracer")
-	buildErr = build(endpointBin, "-race", "../cmd/lambda-endpoint")
+	if old := os.Getenv("LAMBDA_TEST_ENDPOINT_BIN"); old != "" {
+		// Another build of the endpoint (an older commit's), to show that a
+		// test fails on it.
+		endpointBin = old
+	} else {
+		buildErr = build(endpointBin, "-race", "../cmd/lambda-endpoint")
+	}
 	if buildErr == nil {
 		buildErr = build(fakeTracerBin, "", "../tracer/internal/faketracer")
 	}

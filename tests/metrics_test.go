@@ -38,9 +38,12 @@ func TestMetrics(t *testing.T) {
 		labels []string
 	}{
 		{"lambda_traces_running", nil},
-		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}},
-		{"lambda_traces_finished_total", []string{"reason=completed"}},
-		{"lambda_traces_finished_total", []string{"reason=killed"}},
+		{"lambda_traces_started_total", []string{"engine=bpftrace", "mode=events", "type=BPF"}},
+		{"lambda_traces_started_total", []string{"engine=native", "mode=events", "type=BPF"}},
+		{"lambda_traces_finished_total", []string{"engine=bpftrace", "reason=completed"}},
+		{"lambda_traces_finished_total", []string{"engine=stap", "reason=killed"}},
+		{"lambda_submit_duration_seconds_count", []string{"kind=chunk"}},
+		{"lambda_submit_last_ack_timestamp_seconds", nil},
 		{"lambda_output_bytes_total", nil},
 		{"lambda_chunks_acknowledged_total", nil},
 		{"lambda_submit_retries_total", nil},
@@ -63,6 +66,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("heartbeat with a bad header: %d, want 401", st)
 	}
 	// 40 short JSON lines, cut into chunks of at most 100 bytes.
+	began := time.Now()
 	s := e.start("BPF", e.putTemplate(fakeTemplate("lines 40 1ms")), 60)
 	rec := waitFinished(t, p, s.FilePath, 60*time.Second)
 	if rec.Finished.Reason != "completed" {
@@ -71,7 +75,7 @@ func TestMetrics(t *testing.T) {
 	// The platform acknowledged the finished message: the endpoint counts
 	// it right after; wait for that, then every figure must be exact.
 	eventually(t, 10*time.Second, "the finished trace counted", func() bool {
-		v, _ := metricValue(scrapeMetrics(t, e), "lambda_traces_finished_total", "reason=completed")
+		v, _ := metricValue(scrapeMetrics(t, e), "lambda_traces_finished_total", "engine=bpftrace", "reason=completed")
 		return v == 1
 	})
 	fams = scrapeMetrics(t, e)
@@ -81,8 +85,12 @@ func TestMetrics(t *testing.T) {
 		want   float64
 	}{
 		{"lambda_traces_running", nil, 0},
-		{"lambda_traces_started_total", []string{"mode=events", "type=BPF"}, 1},
+		{"lambda_traces_started_total", []string{"engine=bpftrace", "mode=events", "type=BPF"}, 1},
 		{"lambda_output_bytes_total", nil, float64(rec.Bytes)},
+		// Every message of the trace: start, its chunks, finished.
+		{"lambda_submit_duration_seconds_count", []string{"kind=start"}, 1},
+		{"lambda_submit_duration_seconds_count", []string{"kind=chunk"}, float64(rec.ChunkCount)},
+		{"lambda_submit_duration_seconds_count", []string{"kind=finished"}, 1},
 		{"lambda_chunks_acknowledged_total", nil, float64(rec.ChunkCount)},
 		{"lambda_spool_bytes", nil, 0},
 		{"lambda_auth_failures_total", nil, 1},
@@ -93,6 +101,13 @@ func TestMetrics(t *testing.T) {
 		if v, ok := metricValue(fams, tc.name, tc.labels...); !ok || v != tc.want {
 			t.Errorf("after one trace %s%v = %v (present: %v), want %v", tc.name, tc.labels, v, ok, tc.want)
 		}
+	}
+	if v, _ := metricValue(fams, "lambda_submit_last_ack_timestamp_seconds"); v < float64(began.Unix()) {
+		t.Errorf("lambda_submit_last_ack_timestamp_seconds = %v, before the trace began (%d)", v, began.Unix())
+	}
+	build := fams["lambda_build_info"]
+	if build == nil || len(build.GetMetric()) != 1 || build.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("lambda_build_info: %v", build)
 	}
 	if rec.Bytes == 0 || rec.ChunkCount < 2 {
 		t.Errorf("the trace delivered %d bytes in %d chunks: too little to check the counters", rec.Bytes, rec.ChunkCount)

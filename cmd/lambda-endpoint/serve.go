@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -119,7 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	// Metrics are bound before the runtime starts, so that a bad
 	// metrics-listen stops the start and the runtime's first events count.
-	m := metrics.New()
+	m := metrics.New(metrics.Build{Version: versionString(), GoVersion: runtime.Version()})
 	if addr := cfg.Server.MetricsListen; addr != "" {
 		ms, err := metrics.Listen(addr, m)
 		if err != nil {
@@ -161,6 +162,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			outage.retry(kind, trace, attempt, err, wait)
 		},
 		OnRecovered: outage.recovered,
+		OnAcked:     func(kind, _ string, took time.Duration) { m.SubmitAcked(kind, took, time.Now()) },
 	})
 	if err != nil {
 		return fmt.Errorf("creating platform client: %w", err)
@@ -205,13 +207,31 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("starting trace runtime: %w", err)
 	}
 
+	// The stderr tails of recently finished runs, for GET /traces/history
+	// (the run history in the database does not keep stderr).
+	finishedCh, unsubscribe := rt.Subscribe(256)
+	defer unsubscribe()
+	finished := httpapi.NewFinishedLog(finishedCh, 0)
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Error("finished-run log panicked; history shows no stderr tails from now on", "panic", fmt.Sprint(p))
+			}
+		}()
+		finished.Run(logCtx, 0)
+	}()
+	defer func() { stopLog(); <-logDone }()
+
 	a := cfg.Auth
 	cacheSize := a.CacheSize
 	if cacheSize == 0 {
 		cacheSize = -1 // config: 0 disables the cache; auth: negative does
 	}
 	api, err := httpapi.New(httpapi.Options{
-		Templates: store, Runs: store, Traces: rt,
+		Templates: store, Runs: store, Finished: finished, Traces: rt,
 		Verifier: auth.NewVerifier(l.EndpointUUID, l.Secret, auth.Limits{
 			MaxMemoryKiB: a.MaxMemoryKiB, MaxIterations: a.MaxIterations, MaxParallelism: a.MaxParallelism,
 			MaxConcurrent: a.MaxConcurrent, MaxWait: a.MaxWait.Duration, MaxQueue: a.MaxQueue,

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func (e Env) now() time.Time {
 type common struct {
 	config   string
 	endpoint string
+	ca       string
 	json     bool
 	values   map[string]string   // every flag's value, after parsing
 	lists    map[string][]string // the repeatable flags' values
@@ -51,7 +53,8 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "path of the TOML configuration file (required): the endpoint-uuid and secret, and server.listen")
-	fs.StringVar(&c.endpoint, "endpoint", "", "base URL of the endpoint (default: http://{server.listen} of the config)")
+	fs.StringVar(&c.endpoint, "endpoint", "", "base URL of the endpoint, http:// or https:// (default: http://{server.listen} of the config,\nhttps:// with server.tls-cert and server.tls-key)")
+	fs.StringVar(&c.ca, "ca", "", "PEM file of the CA certificates to trust for an https:// endpoint (e.g. its self-signed certificate),\nbesides the system's (default without --endpoint: the config's server.tls-cert)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answers instead of tables, for scripts")
 }
 
@@ -64,17 +67,38 @@ func (c *common) client(env Env) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	endpoint := c.endpoint
+	endpoint, source, ca, caFlag := c.endpoint, "--endpoint", c.ca, "--ca"
 	if endpoint == "" {
-		endpoint = "http://" + cfg.Server.Listen
+		// The endpoint of this config, on this host: https with its
+		// server.tls-cert trusted (self-signed or not), unless --ca says
+		// otherwise.
+		endpoint, source = "http://"+cfg.Server.Listen, "server.listen in "+c.config
+		if env.Getenv != nil {
+			if _, set := env.Getenv("LAMBDA_LISTEN"); set {
+				source = "LAMBDA_LISTEN"
+			}
+		}
+		if cfg.Server.TLS() {
+			endpoint = "https://" + cfg.Server.Listen
+			if ca == "" {
+				ca, caFlag = cfg.Server.TLSCert, "server.tls-cert"
+			}
+		}
 	} else if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
 		return nil, fmt.Errorf("--endpoint %q: must be an http:// or https:// URL, e.g. http://127.0.0.1:3000", endpoint)
+	}
+	if c.ca != "" && !strings.HasPrefix(endpoint, "https://") {
+		return nil, fmt.Errorf("--ca is for an https:// endpoint, not %s: %w", endpoint, ErrUsage)
+	}
+	httpClient, err := newHTTPClient(ca, caFlag)
+	if err != nil {
+		return nil, err
 	}
 	h, err := auth.Header(cfg.Lambda.EndpointUUID, cfg.Lambda.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("computing authorization: %w", err)
 	}
-	return &Client{Endpoint: endpoint, Authorization: h}, nil
+	return &Client{Endpoint: endpoint, Authorization: h, HTTP: httpClient, Source: source, CA: ca, CAFrom: caFlag}, nil
 }
 
 // command is one subcommand.
@@ -89,7 +113,7 @@ func dispatch(ctx context.Context, group, groupHelp string, cmds []command, args
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: lambda-endpoint %s COMMAND [flags]\n\n%s\n\nCommands:\n", group, groupHelp)
 		for _, c := range cmds {
-			fmt.Fprintf(w, "  %-6s %s\n", c.name, firstLine(c.help))
+			fmt.Fprintf(w, "  %-9s %s\n", c.name, firstLine(c.help))
 		}
 		fmt.Fprintf(w, "\nRun \"lambda-endpoint %s COMMAND --help\" for a command's flags.\n", group)
 	}
@@ -109,7 +133,6 @@ func dispatch(ctx context.Context, group, groupHelp string, cmds []command, args
 			continue
 		}
 		fs := flag.NewFlagSet(group+" "+c.name, flag.ContinueOnError)
-		fs.SetOutput(env.Stderr)
 		var co common
 		co.register(fs)
 		if c.flags != nil {
@@ -119,13 +142,24 @@ func dispatch(ctx context.Context, group, groupHelp string, cmds []command, args
 			fmt.Fprintf(fs.Output(), "Usage: lambda-endpoint %s %s --config FILE [flags] %s\n\n%s\n\nFlags:\n", group, c.name, c.args, c.help)
 			fs.PrintDefaults()
 		}
+		// The flag package's own report (the error, then the whole usage)
+		// is replaced by one line that says what to type instead.
+		usageFn := fs.Usage
+		fs.Usage = func() {}
+		fs.SetOutput(io.Discard)
 		pos, err := parseInterleaved(fs, args[1:])
+		fs.Usage = usageFn
 		if err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(env.Stdout)
+				fs.Usage()
 				return err
 			}
+			fmt.Fprintf(env.Stderr, "lambda-endpoint %s %s: %s\nRun \"lambda-endpoint %s %s --help\" for its flags.\n",
+				group, c.name, flagError(fs, err), group, c.name)
 			return ErrUsage
 		}
+		fs.SetOutput(env.Stderr)
 		co.values, co.lists = map[string]string{}, map[string][]string{}
 		fs.VisitAll(func(f *flag.Flag) {
 			co.values[f.Name] = f.Value.String()
@@ -147,7 +181,15 @@ func dispatch(ctx context.Context, group, groupHelp string, cmds []command, args
 		rest.Parse(append([]string{"--"}, pos...))
 		return c.run(ctx, cl, &co, rest, env)
 	}
-	fmt.Fprintf(env.Stderr, "lambda-endpoint %s: unknown command %q\n\n", group, args[0])
+	var names []string
+	for _, c := range cmds {
+		names = append(names, c.name)
+	}
+	if m := closest(args[0], names); m != "" {
+		fmt.Fprintf(env.Stderr, "lambda-endpoint %s: unknown command %q: did you mean %s?\n\n", group, args[0], m)
+	} else {
+		fmt.Fprintf(env.Stderr, "lambda-endpoint %s: unknown command %q\n\n", group, args[0])
+	}
 	usage(env.Stderr)
 	return ErrUsage
 }
@@ -369,7 +411,7 @@ func templatesRm(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, e
 			return fmt.Errorf("template id %q: want a positive integer: %w", a, ErrUsage)
 		}
 		if err := c.RemoveTemplate(ctx, typ, id); err != nil {
-			return err
+			return typeHint(ctx, c, err, typ, id)
 		}
 		if co.json {
 			fmt.Fprintf(env.Stdout, `{"removed":%d,"type":%q}`+"\n", id, typ)
@@ -378,4 +420,23 @@ func templatesRm(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, e
 		}
 	}
 	return nil
+}
+
+// typeHint adds to a 404 about template (typ, id) ("no BPF template 5")
+// which --type names it when the endpoint stores id under the other type.
+func typeHint(ctx context.Context, c *Client, err error, typ string, id int64) error {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		return err
+	}
+	ts, _, lerr := c.Templates(ctx)
+	if lerr != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.TraceNo == id && !strings.EqualFold(t.Info.TraceType, typ) {
+			return fmt.Errorf("%w (template %d is a %s template: use --type %s)", err, id, t.Info.TraceType, t.Info.TraceType)
+		}
+	}
+	return err
 }

@@ -3,15 +3,19 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/messages"
 )
 
-const tracesHelp = `Starts, lists, kills and watches traces on the endpoint.`
+const tracesHelp = `Starts, lists, kills and watches traces on the endpoint, and shows the runs of
+its history.`
 
 var traceCommands = []command{
 	{
@@ -19,18 +23,23 @@ var traceCommands = []command{
 		help: `Starts a template as a trace and prints its thread and path (POST /trace/start).
 --engine picks what runs a BPF trace (bpftrace or native); without it the
 request names no engine and the endpoint's lambda.engine decides.
+With --watch it follows the trace until it is delivered, prints how it ended
+(reason, exit code and the end of the tracer's stderr) and exits 1 unless the
+reason is completed, killed or timed-out.
 Example: lambda-endpoint traces start --config var/lambda.toml --lasting 30s --engine native --watch 1`,
 		flags: func(fs *flag.FlagSet) {
 			fs.String("type", "BPF", "tracer type of the template: BPF or STAP")
 			fs.String("lasting", "", "how long the trace runs: seconds (60) or a duration (10m); required")
 			fs.String("mode", "", "what the trace reports: events (default), calls or summary")
 			fs.String("engine", "", "what runs a BPF trace: bpftrace or native (default: the endpoint's lambda.engine)")
-			fs.Bool("watch", false, "then watch the trace until it is delivered")
+			fs.Bool("watch", false, "then watch the trace until it is delivered, print how it ended (reason, exit code, end of stderr)\nand exit 1 unless it completed, was killed or timed out")
 			fs.Duration("interval", time.Second, "with --watch: refresh period")
 		},
 	},
 	{name: "ls", help: "Lists the running traces (GET /traces/running/all), delivering ones included."},
-	{name: "kill", args: "PATH...", help: "Kills running traces by path (POST /trace/kill); their output is still delivered."},
+	{name: "kill", args: "PATH...", help: `Kills running traces by path (POST /trace/kill); their output is still delivered.
+A PATH where nothing runs is reported ("nothing running at PATH") and makes
+the command exit 1, after the others are killed.`},
 	{
 		name: "watch", args: "[PATH...]",
 		help: `Shows a live progress line per trace until it is delivered.
@@ -39,8 +48,31 @@ Each line: bytes read, chunks acknowledged by the platform, time left, state
 On a terminal the lines are redrawn in place; otherwise a line is printed
 whenever a trace's progress changes (--json: one RunningInfo object per line).
 With PATHs it ends when all of them are delivered (no longer listed);
-without, it watches every trace until interrupted.`,
+without, it watches every trace until interrupted. A trace that is gone is
+reported with how it ended, from the run history: "PATH: delivered: REASON,
+exit code N" (or "PATH: ended: ..." for a reason other than completed,
+killed or timed-out, which makes a watch of PATHs exit 1), then the end of
+its stderr.`,
 		flags: func(fs *flag.FlagSet) { fs.Duration("interval", time.Second, "refresh period") },
+	},
+	{
+		name: "history", args: "",
+		help: `Lists the endpoint's recent runs and how they ended (GET /traces/history).
+Newest first: running, delivering, finished and interrupted ones.
+Example: lambda-endpoint traces history --config var/lambda.toml --state finished --limit 5`,
+		flags: func(fs *flag.FlagSet) {
+			fs.Int("limit", 20, fmt.Sprintf("how many runs, 1 to %d", maxHistoryLimit))
+			fs.String("state", "", "only runs in these states, comma-separated: running, delivering, finished, interrupted")
+			fs.String("before", "", "the page after this cursor (printed when there are more runs)")
+		},
+	},
+	{
+		name: "describe", args: "PATH",
+		help: `Shows one run of the history in full (GET /traces/history?path=PATH).
+Everything the endpoint knows about the run of the trace at PATH: its
+template, times, state, reason, exit code, bytes and chunks, sha256 and the
+end of the tracer's stderr.
+Exits 1 with "no run at PATH" when the history holds none.`,
 	},
 }
 
@@ -49,6 +81,8 @@ func init() {
 	traceCommands[1].run = tracesLs
 	traceCommands[2].run = tracesKill
 	traceCommands[3].run = tracesWatch
+	traceCommands[4].run = tracesHistory
+	traceCommands[5].run = tracesDescribe
 }
 
 // Traces runs "lambda-endpoint traces ARGS...".
@@ -77,10 +111,11 @@ func tracesStart(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, e
 	default:
 		return fmt.Errorf("--engine %q: want bpftrace or native: %w", engine, ErrUsage)
 	}
-	s, raw, err := c.Start(ctx, StartRequest{TraceT: strings.ToUpper(flagValue(co, "type")), TraceID: id, Lasting: lasting,
+	typ := strings.ToUpper(flagValue(co, "type"))
+	s, raw, err := c.Start(ctx, StartRequest{TraceT: typ, TraceID: id, Lasting: lasting,
 		Mode: flagValue(co, "mode"), Engine: engine})
 	if err != nil {
-		return err
+		return typeHint(ctx, c, err, typ, id)
 	}
 	if co.json {
 		writeRaw(env.Stdout, raw)
@@ -122,15 +157,24 @@ func tracesKill(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, en
 	if fs.NArg() == 0 {
 		return fmt.Errorf("give the paths of the traces to kill: %w", ErrUsage)
 	}
+	var none []string
 	for _, p := range fs.Args() {
-		if err := c.Kill(ctx, p); err != nil {
+		found, err := c.Kill(ctx, p)
+		if err != nil {
 			return err
+		}
+		if !found {
+			none = append(none, p)
+			continue
 		}
 		if co.json {
 			fmt.Fprintf(env.Stdout, `{"killed":%q}`+"\n", p)
 		} else {
 			fmt.Fprintf(env.Stdout, "killed %s\n", p)
 		}
+	}
+	if len(none) > 0 {
+		return fmt.Errorf("nothing running at %s", strings.Join(none, ", "))
 	}
 	return nil
 }
@@ -147,7 +191,8 @@ func watch(ctx context.Context, c *Client, paths []string, interval time.Duratio
 	if interval <= 0 {
 		interval = time.Second
 	}
-	w := &watcher{out: env.Stdout, json: asJSON, terminal: !asJSON && env.Terminal != nil && env.Terminal(), last: map[string]string{}, reported: map[string]bool{}}
+	w := &watcher{out: env.Stdout, json: asJSON, terminal: !asJSON && env.Terminal != nil && env.Terminal(), last: map[string]string{}, reported: map[string]bool{},
+		outcome: func(p string) (Run, bool) { return finalRun(ctx, c, p, min(interval, 250*time.Millisecond)) }}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -160,7 +205,7 @@ func watch(ctx context.Context, c *Client, paths []string, interval time.Duratio
 		}
 		w.show(rs, gone, env.now())
 		if len(paths) > 0 && len(rs) == 0 {
-			return nil
+			return errors.Join(w.failed...)
 		}
 		select {
 		case <-ctx.Done():
@@ -193,6 +238,80 @@ func poll(ctx context.Context, c *Client, paths []string) ([]Running, []string, 
 	return rs, gone, nil
 }
 
+// finalRun returns the history's run of the trace at path once it is
+// final (finished or interrupted: the history is written behind the
+// delivery), polling every period for up to finalRunWait; a run that does
+// not get there in time is returned as it is. ok is false when the
+// endpoint has no run at path or keeps no history.
+func finalRun(ctx context.Context, c *Client, path string, period time.Duration) (Run, bool) {
+	ctx, cancel := context.WithTimeout(ctx, finalRunWait)
+	defer cancel()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		r, ok, err := c.RunOf(ctx, path)
+		if err != nil || !ok {
+			return Run{}, false
+		}
+		if r.State == stateFinished || r.State == stateInterrupted {
+			return r, true
+		}
+		select {
+		case <-ctx.Done():
+			return r, true
+		case <-tick.C:
+		}
+	}
+}
+
+// finalRunWait bounds how long a watch waits for the history to record how
+// a trace that is no longer listed ended.
+const finalRunWait = 10 * time.Second
+
+// The final run states of the history (persistence.RunFinished and
+// RunInterrupted).
+const (
+	stateFinished    = "finished"
+	stateInterrupted = "interrupted"
+)
+
+// historyStates are the states GET /traces/history filters on.
+var historyStates = []string{messages.StateRunning, messages.StateDelivering, stateFinished, stateInterrupted}
+
+// maxHistoryLimit is the endpoint's largest ?limit= (persistence.MaxRunLimit).
+const maxHistoryLimit = 500
+
+// endedWell reports whether reason is one a watch exits 0 for: the trace
+// ran its course (completed; timed-out: the watchdog stopped a tracer that
+// outlived its lasting) or was killed on request (messages.Reason*).
+func endedWell(reason string) bool {
+	switch reason {
+	case messages.ReasonCompleted, messages.ReasonKilled, messages.ReasonTimedOut:
+		return true
+	}
+	return false
+}
+
+// EndError is a watched trace that ended for a reason other than
+// completed, killed or timed-out.
+type EndError struct {
+	Path   string
+	Reason string
+	Code   *int
+}
+
+func (e *EndError) Error() string {
+	return fmt.Sprintf("trace %s ended: %s", e.Path, reasonCode(e.Reason, e.Code))
+}
+
+// reasonCode is "failed, exit code 1" (or "..., no exit code").
+func reasonCode(reason string, code *int) string {
+	if code == nil {
+		return reason + ", no exit code"
+	}
+	return fmt.Sprintf("%s, exit code %d", reason, *code)
+}
+
 // watcher renders the progress lines.
 type watcher struct {
 	out      io.Writer
@@ -201,6 +320,72 @@ type watcher struct {
 	drawn    int               // lines drawn last time (terminal)
 	last     map[string]string // path -> last line key shown
 	reported map[string]bool   // paths reported gone
+	// outcome looks up how a trace no longer listed ended; nil: no look-up.
+	outcome func(path string) (Run, bool)
+	failed  []error // *EndError of the traces gone that did not end well
+}
+
+// goneJSON is the --json line of a trace no longer listed.
+type goneJSON struct {
+	FilePath   string  `json:"filePath"`
+	State      string  `json:"state"` // delivered, ended or "not running (or already delivered)"
+	Reason     string  `json:"reason,omitempty"`
+	Code       *int    `json:"code,omitempty"`
+	StderrTail *string `json:"stderrTail,omitempty"`
+}
+
+// gone is the report of the trace at p no longer listed: how it ended, if
+// the history says, then the end of its stderr.
+func (w *watcher) gone(p string, shown bool) string {
+	g := goneJSON{FilePath: p, State: "not running (or already delivered)"}
+	if shown {
+		g.State = "delivered"
+	}
+	var run Run
+	var found bool
+	if w.outcome != nil {
+		run, found = w.outcome(p)
+	}
+	if found && run.Reason != "" {
+		g.State, g.Reason, g.Code, g.StderrTail = "delivered", run.Reason, run.Code, run.StderrTail
+		if !endedWell(run.Reason) {
+			g.State = "ended"
+			w.failed = append(w.failed, &EndError{Path: p, Reason: run.Reason, Code: run.Code})
+		}
+	}
+	if w.json {
+		b, _ := json.Marshal(g)
+		return string(b)
+	}
+	if g.Reason == "" {
+		return p + ": " + g.State
+	}
+	return p + ": " + g.State + ": " + reasonCode(g.Reason, g.Code) + stderrBlock(g.StderrTail, watchStderrLines)
+}
+
+// watchStderrLines is how many lines of a stderr tail a watch prints
+// (traces describe prints all the endpoint keeps).
+const watchStderrLines = 20
+
+// stderrBlock is "\nstderr:\n  LINE..." for a non-empty stderr tail, or
+// "": its last maxLines lines (all for maxLines <= 0), and then the header
+// says "stderr (last 20 of 64 lines):".
+func stderrBlock(tail *string, maxLines int) string {
+	if tail == nil || strings.TrimSpace(*tail) == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(*tail, "\n"), "\n")
+	var b strings.Builder
+	if maxLines > 0 && len(lines) > maxLines {
+		fmt.Fprintf(&b, "\nstderr (last %d of %d lines):", maxLines, len(lines))
+		lines = lines[len(lines)-maxLines:]
+	} else {
+		b.WriteString("\nstderr:")
+	}
+	for _, l := range lines {
+		b.WriteString("\n  " + l)
+	}
+	return b.String()
 }
 
 func (w *watcher) show(rs []Running, gone []string, now time.Time) {
@@ -233,17 +418,9 @@ func (w *watcher) show(rs []Running, gone []string, now time.Time) {
 			continue
 		}
 		w.reported[p] = true
-		what := "not running (or already delivered)"
-		if _, shown := w.last[p]; shown {
-			what = "delivered"
-		}
+		_, shown := w.last[p]
 		delete(w.last, p)
-		if w.json {
-			b, _ := json.Marshal(map[string]string{"filePath": p, "state": what})
-			done = append(done, string(b))
-		} else {
-			done = append(done, p+": "+what)
-		}
+		done = append(done, w.gone(p, shown))
 	}
 	if w.terminal {
 		var b strings.Builder
@@ -305,15 +482,11 @@ func left(r Running, now time.Time) string {
 	if r.StartedAt.IsZero() {
 		return "-"
 	}
-	d := r.StartedAt.Add(time.Duration(r.Lasting) * time.Second).Sub(now).Round(time.Second)
-	if d < 0 || r.State == "delivering" {
+	d := r.StartedAt.Add(time.Duration(r.Lasting) * time.Second).Sub(now)
+	if r.State == "delivering" {
 		d = 0
 	}
-	s := int64(d / time.Second)
-	if s >= 3600 {
-		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
-	}
-	return fmt.Sprintf("%d:%02d", s/60, s%60)
+	return clock(d)
 }
 
 // size is n bytes in B, KiB, MiB or GiB.

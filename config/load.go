@@ -137,15 +137,17 @@ func closestKey(key string, known []string) string {
 	}
 	best, bestDist := "", 3
 	for _, k := range known {
-		if d := editDistance(key, k); d < bestDist {
+		if d := EditDistance(key, k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes: how
+// the "did you mean" hints (config keys, environment variables, the CLI's
+// flags and commands) find the name meant.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

@@ -3,6 +3,9 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -62,7 +65,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		t.Fatalf("traces start printed %q", out)
 	}
 	path := m[2]
-	if !strings.Contains(out, "thread "+m[1]+" BPF events ") || !strings.HasSuffix(out, path+": delivered\n") {
+	if !strings.Contains(out, "thread "+m[1]+" BPF events ") || !strings.HasSuffix(out, path+": delivered: completed, exit code 0\n") {
 		t.Errorf("traces start --watch printed:\n%s", out)
 	}
 	rec := waitFinished(t, p, path, 10*time.Second) // delivered already: the watch ended
@@ -115,8 +118,15 @@ func TestCLIEndToEnd(t *testing.T) {
 		watch.Process.Kill()
 		t.Fatalf("traces watch did not end after the kill:\n%s", wout.String())
 	}
-	if out := wout.String(); !strings.HasSuffix(out, `"state":"delivered"}`+"\n") {
-		t.Errorf("traces watch --json:\n%s", out)
+	// The last line says how the trace ended: killed on request, delivered.
+	lines := strings.Split(strings.TrimSpace(wout.String()), "\n")
+	var end struct {
+		FilePath, State, Reason string
+		Code                    *int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &end); err != nil || end.FilePath != s.FilePath || end.State != "delivered" ||
+		end.Reason != "killed" || end.Code == nil {
+		t.Errorf("traces watch --json: last line %+v %v:\n%s", end, err, wout.String())
 	}
 	if f := waitFinished(t, p, s.FilePath, 10*time.Second).Finished; f.Reason != "killed" {
 		t.Errorf("the killed trace finished with reason %q", f.Reason)
@@ -139,4 +149,182 @@ func TestCLIEndToEnd(t *testing.T) {
 func isExit(err error, code int) bool {
 	ee, ok := err.(*exec.ExitError)
 	return ok && ee.ExitCode() == code
+}
+
+// cliRun runs the real binary's "GROUP CMD --config cfg ARGS..." and
+// returns its stdout, stderr and exit code. (GORACE: no second of sleep at
+// the exit of a race-enabled binary.)
+func cliRun(t *testing.T, cfg string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(endpointBin, append(args[:2:2], append([]string{"--config", cfg}, args[2:]...)...)...)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+		t.Fatalf("lambda-endpoint %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// stderrBlock is what the CLI prints of a stderr tail: "stderr:" and its
+// lines indented, or nothing for none or an empty one; with maxLines > 0
+// only the last maxLines lines, under "stderr (last M of N lines):".
+func stderrBlock(tail *string, maxLines int) string {
+	if tail == nil || strings.TrimSpace(*tail) == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(*tail, "\n"), "\n")
+	head := "stderr:\n"
+	if maxLines > 0 && len(lines) > maxLines {
+		head = fmt.Sprintf("stderr (last %d of %d lines):\n", maxLines, len(lines))
+		lines = lines[len(lines)-maxLines:]
+	}
+	return head + "  " + strings.Join(lines, "\n  ") + "\n"
+}
+
+// TestCLITraceOutcomes: traces start --watch ends with how the trace
+// ended, from the run history (reason, exit code, end of stderr), and
+// exits 1 unless it ran its course; traces history and describe show the
+// same runs; describe and kill of a path with no run say so and exit 1.
+func TestCLITraceOutcomes(t *testing.T) {
+	requireRoot(t)
+	p := newPlatform(t)
+	e := startEndpoint(t, endpointOptions{DatabaseURL: stores(t)[persistencetest.SQLite], PlatformURL: p.URL(),
+		Extra: "bpf-env-allow = [\"BPFTRACE_FAKE_MODE=any\"]\nstap-env-allow = [\"SYSTEMTAP_FAKE_MODE=any\"]\n"})
+	cfg := filepath.Join(filepath.Dir(e.TraceDir), "lambda.toml") // where the harness writes it
+	startedRe := regexp.MustCompile(`^thread (\d+) started: (\S+\.trace)\n`)
+	modeVar := map[string]string{"BPF": "BPFTRACE_FAKE_MODE", "STAP": "SYSTEMTAP_FAKE_MODE"}
+
+	cases := []struct {
+		name, typ, mode string
+		exit            int    // of traces start --watch
+		end             string // the line after "PATH: "
+		stderrEnd       string // how the tracer's stderr ends
+		reason, code    string // in traces history and describe
+	}{
+		{"STAP tracer fails", "STAP", "exit 1", 1, "ended: failed, exit code 1", "faketracer: exiting with code 1\n", "failed", "1"},
+		{"BPF tracer fails", "BPF", "exit 3", 1, "ended: failed, exit code 3", "faketracer: exiting with code 3\n", "failed", "3"},
+		{"tracer killed by a signal", "BPF", "raise 9", 1, "ended: failed, exit code 137", "", "failed", "137"},
+		{"completed", "BPF", "lines 3 10ms", 0, "delivered: completed, exit code 0", "", "completed", "0"},
+		{"completed, long stderr", "STAP", "stderrflood 10000", 0, "delivered: completed, exit code 0", "END-OF-STDERR\n", "completed", "0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, _, code := cliRun(t, cfg, "templates", "add", "--json", "--type", c.typ, "--process", "/bin/bash", "--functions", "xmalloc",
+				"--env", modeVar[c.typ]+"="+c.mode)
+			var added struct{ TraceNo int64 }
+			if err := json.Unmarshal([]byte(out), &added); code != 0 || err != nil {
+				t.Fatalf("templates add: exit %d: %q %v", code, out, err)
+			}
+			id := fmt.Sprint(added.TraceNo)
+			out, errOut, code := cliRun(t, cfg, "traces", "start", "--type", c.typ, "--lasting", "60", "--watch", "--interval", "100ms", id)
+			m := startedRe.FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("traces start --watch printed %q (stderr %q)", out, errOut)
+			}
+			path := m[2]
+
+			// What the endpoint says of the run is what the CLI prints.
+			var api struct {
+				Runs []struct {
+					FilePath, State, Reason string
+					Code                    *int
+					StderrTail              *string
+				}
+			}
+			e.mustJSON("GET", "/traces/history?path="+url.QueryEscape(path), "", http.StatusOK, &api)
+			if len(api.Runs) != 1 || api.Runs[0].State != "finished" || api.Runs[0].Reason != c.reason || fmt.Sprint(deref(api.Runs[0].Code)) != c.code {
+				t.Fatalf("GET /traces/history?path=: %+v", api.Runs)
+			}
+			tail := api.Runs[0].StderrTail
+			if tail == nil {
+				t.Fatal("the endpoint gave no stderrTail for a run it saw finish")
+			}
+			if !strings.HasSuffix(*tail, c.stderrEnd) {
+				t.Errorf("the endpoint's stderr tail %q does not end in %q", *tail, c.stderrEnd)
+			}
+			want := path + ": " + c.end + "\n" + stderrBlock(tail, 20)
+			if code != c.exit || !strings.HasSuffix(out, want) || (c.exit != 0 && strings.Contains(out, "delivered")) {
+				t.Errorf("traces start --watch: exit %d, want %d and the output to end in %q:\n%s\nstderr:\n%s", code, c.exit, want, out, errOut)
+			}
+			wantErr := ""
+			if c.exit != 0 {
+				wantErr = "lambda-endpoint traces: trace " + path + " " + c.end + "\n"
+			}
+			if errOut != wantErr {
+				t.Errorf("traces start --watch stderr %q, want %q", errOut, wantErr)
+			}
+			waitFinished(t, p, path, 10*time.Second)
+
+			// describe: everything about the run.
+			out, errOut, code = cliRun(t, cfg, "traces", "describe", path)
+			wantStderr := stderrBlock(tail, 0)
+			if tail == nil {
+				wantStderr = "stderr:        unknown (the endpoint keeps it for the runs it saw finish since it started)\n"
+			}
+			for _, want := range []string{"path:          " + path + "\n", "thread:        " + m[1] + "\n", "template:      " + id + " (" + c.typ + ")\n",
+				"environment:   " + modeVar[c.typ] + "=" + c.mode + "\n", "state:         finished\n", "reason:        " + c.reason + "\n",
+				"exit code:     " + c.code + "\n", "sha256:        "} {
+				if code != 0 || !strings.Contains(out, want) || !strings.HasSuffix(out, wantStderr) {
+					t.Errorf("traces describe: exit %d, want %q and the end %q in:\n%s%s", code, want, wantStderr, out, errOut)
+				}
+			}
+			if out, _, code = cliRun(t, cfg, "traces", "describe", "--json", path); code != 0 || !strings.Contains(out, `"filePath":"`+path+`"`) ||
+				!strings.Contains(out, `"reason":"`+c.reason+`"`) {
+				t.Errorf("traces describe --json: exit %d: %s", code, out)
+			}
+
+			// history: its row, newest first.
+			out, _, code = cliRun(t, cfg, "traces", "history", "--limit", "1")
+			row := regexp.MustCompile(`(?m)^` + m[1] + `\s+` + id + `\s+` + c.typ + `\s+events\s+finished\s+` + regexp.QuoteMeta(c.reason) + `\s+` +
+				c.code + `\s.*\s` + regexp.QuoteMeta(path) + `$`)
+			if code != 0 || !strings.HasPrefix(out, "THREAD  TEMPLATE  TYPE") || strings.Count(out, "\n") != 2 || !row.MatchString(out) {
+				t.Errorf("traces history --limit 1: exit %d:\n%s", code, out)
+			}
+
+			// Nothing runs at the path any more.
+			if out, errOut, code := cliRun(t, cfg, "traces", "kill", path); code != 1 || out != "" || errOut != "lambda-endpoint traces: nothing running at "+path+"\n" {
+				t.Errorf("traces kill of a delivered trace: exit %d, %q, %q", code, out, errOut)
+			}
+		})
+	}
+
+	// The whole history, filtered by state.
+	out, errOut, code := cliRun(t, cfg, "traces", "history", "--state", "finished")
+	if code != 0 || strings.Count(out, "\n") != len(cases)+1 || errOut != "" {
+		t.Errorf("traces history --state finished: exit %d: %s%s", code, out, errOut)
+	}
+	out, _, code = cliRun(t, cfg, "traces", "history", "--state", "running,delivering")
+	if code != 0 || out != "THREAD  TEMPLATE  TYPE  MODE  STATE  REASON  CODE  READ  ACKED  STARTED  RAN  PATH\n" {
+		t.Errorf("traces history --state running,delivering: exit %d: %q", code, out)
+	}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		exit   int
+		stderr string
+	}{
+		{"describe of no run", []string{"traces", "describe", "/tmp/no-such.trace"}, 1, "lambda-endpoint traces: no run at /tmp/no-such.trace\n"},
+		{"kill of nothing", []string{"traces", "kill", "/tmp/no-such.trace"}, 1, "lambda-endpoint traces: nothing running at /tmp/no-such.trace\n"},
+		{"history of an unknown state", []string{"traces", "history", "--state", "finishd"}, 2,
+			"lambda-endpoint traces: --state \"finishd\": want running, delivering, finished, interrupted (did you mean finished?): usage error\n"},
+		{"history limit out of range", []string{"traces", "history", "--limit", "501"}, 2, "lambda-endpoint traces: --limit 501: want 1 to 500: usage error\n"},
+		{"start of a template of the other type", []string{"traces", "start", "--lasting", "10", "1"}, 1,
+			"lambda-endpoint traces: POST /trace/start: 404 Not Found: no BPF template 1 (template 1 is a STAP template: use --type STAP)\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, errOut, code := cliRun(t, cfg, c.args...)
+			if code != c.exit || out != "" || errOut != c.stderr {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q", code, out, errOut, c.exit, c.stderr)
+			}
+		})
+	}
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

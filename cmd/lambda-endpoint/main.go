@@ -9,8 +9,8 @@
 //	                                         run the reference platform receiver
 //	lambda-endpoint token --config FILE      print a valid Authorization header value
 //	lambda-endpoint templates add|ls|rm      manage trace templates through the API
-//	lambda-endpoint traces start|ls|kill|watch
-//	                                         run and watch traces through the API
+//	lambda-endpoint traces start|ls|kill|watch|history|describe
+//	                                         run and watch traces, read the run history
 //	lambda-endpoint version                  print the version
 package main
 
@@ -46,8 +46,8 @@ Usage:
                                            run the reference platform receiver
   lambda-endpoint token --config FILE      print a valid Authorization header value
   lambda-endpoint templates add|ls|rm      manage trace templates through the API
-  lambda-endpoint traces start|ls|kill|watch
-                                           run and watch traces through the API
+  lambda-endpoint traces start|ls|kill|watch|history|describe
+                                           run and watch traces, read the run history
   lambda-endpoint version                  print the version
   lambda-endpoint help COMMAND             a command's help (same as COMMAND --help)
 

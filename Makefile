@@ -15,7 +15,7 @@ build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lambda-endpoint
 
 ## deps: the one dependency step (scripts/deps): as root, apt-get install
-##       bpftrace, systemtap and sudo when missing; otherwise says what to install
+##       bpftrace, systemtap, sudo, binutils and systemd when missing; otherwise says what to install
 deps:
 	@DEPS_OPTIONAL=$${DEPS_OPTIONAL:-1} scripts/deps
 

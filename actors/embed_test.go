@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -187,4 +188,69 @@ func TestRunningInfoBytes(t *testing.T) {
 		t.Errorf("last snapshot read %d; the platform got %d (at least 280000 written)", last.BytesRead, rec.Bytes)
 	}
 	t.Logf("%d snapshots, %d with output in flight", snapshots, inFlight)
+}
+
+// TestLaunchGivenUp: a launcher stuck before it starts anything (the
+// kernel holding it, say) is given up on at the launch deadline plus the
+// kill grace: the trace ends failed-to-start, the platform gets start and
+// finished, its slot is free at once. When the launcher moves on after
+// all, it starts nothing and leaves no spool behind (which a restart would
+// deliver a second time).
+func TestLaunchGivenUp(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	hooks := &testHooks{launchTimeout: 100 * time.Millisecond, onCheckpoint: func(worker, path string) {
+		if worker == wLauncher {
+			once.Do(func() { <-release })
+		}
+	}}
+	rt, p, _ := newTestRuntime(t, func(o *Options) { o.hooks = hooks })
+	finished, unsubscribe := rt.Subscribe(2)
+	defer unsubscribe()
+	ctx := context.Background()
+	started, err := rt.Start(ctx, StartRequest{Template: fakeTemplate("ignoreint"), Lasting: time.Minute})
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	var f messages.TraceFinished
+	select {
+	case f = <-finished:
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("a stuck launch was not given up on")
+	}
+	rec := p.Trace(started.FilePath)
+	if f.Reason != messages.ReasonFailedToStart || !strings.Contains(f.Stderr, "did not end within 100ms") ||
+		!rec.Started || rec.Finished == nil || rec.ChunkCount != 0 {
+		t.Errorf("finished %+v; platform %+v", f, rec)
+	}
+	if all, err := rt.All(ctx); err != nil || len(all) != 0 {
+		t.Errorf("All after the give-up: %v, %v", all, err)
+	}
+	close(release) // the launcher moves on
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(sctx); err != nil { // waits for the launcher's goroutine
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(rt.spoolPath(started.FilePath)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the given-up launch left its spool: %v", err)
+	}
+	if pids := fakeTracersOf(started.FilePath); len(pids) != 0 {
+		t.Errorf("the given-up launch started tracers %v", pids)
+	}
+}
+
+// fakeTracersOf lists the fake tracer processes running the script path.
+func fakeTracersOf(path string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var pids []string
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), path) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }

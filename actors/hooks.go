@@ -1,5 +1,7 @@
 package actors
 
+import "time"
+
 // testHooks is the seam through which this package's tests inject faults:
 // a panic in an actor's Receive, a stalled registry, a panic in a worker at
 // one of its checkpoints. Options.hooks is unexported, so only the tests of
@@ -16,6 +18,16 @@ type testHooks struct {
 	// and before the spool records it, the finisher after finished was
 	// accepted and before the spool is removed.
 	onCheckpoint func(worker, path string)
+	// launchTimeout, when set, replaces launchTimeout.
+	launchTimeout time.Duration
+}
+
+// launchDeadline is the launch deadline: launchTimeout, or the tests'.
+func (h *testHooks) launchDeadline() time.Duration {
+	if h != nil && h.launchTimeout > 0 {
+		return h.launchTimeout
+	}
+	return launchTimeout
 }
 
 func (h *testHooks) receive(msg interface{}) {

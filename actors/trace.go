@@ -122,6 +122,7 @@ type traceRun struct {
 	launchCancel   context.CancelFunc
 	launchDeadline time.Time
 	launchGaveUp   bool
+	lateDiscarded  bool // what the given-up launcher reported was stopped
 
 	incarnations int
 	sp           *spool.Spool
@@ -206,7 +207,8 @@ func (a *traceActor) Receive(ctx actor.Context) {
 		a.retry = nil
 	case *launched:
 		if r.launchDone {
-			if r.launchGaveUp && (msg.proc != nil || msg.sp != nil) {
+			if r.launchGaveUp && !r.lateDiscarded && (msg.proc != nil || msg.sp != nil) {
+				r.lateDiscarded = true
 				a.discardLate(msg)
 			}
 			break // or a repeat after a restart
@@ -215,10 +217,11 @@ func (a *traceActor) Receive(ctx actor.Context) {
 	case *launchOverdue:
 		a.overdue = nil
 		if !r.launchDone {
+			d := rt.opts.hooks.launchDeadline()
 			rt.log.Error("starting the tracer did not end in time; the trace ends without it", "trace_path", r.path(),
-				"launch_timeout", launchTimeout.String())
+				"launch_timeout", d.String())
 			r.launchCancel()
-			a.onLaunched(&launched{err: fmt.Errorf("starting the tracer: did not end within %s", launchTimeout)})
+			a.onLaunched(&launched{err: fmt.Errorf("starting the tracer: did not end within %s", d)})
 			r.launchGaveUp = true
 		}
 	case *chunkSpooled:
@@ -371,7 +374,7 @@ func (a *traceActor) advance(ctx actor.Context) {
 	}
 	if !r.launchDone {
 		if r.launchCtx == nil {
-			r.launchDeadline = time.Now().Add(launchTimeout)
+			r.launchDeadline = time.Now().Add(rt.opts.hooks.launchDeadline())
 			r.launchCtx, r.launchCancel = context.WithDeadline(r.ctx, r.launchDeadline)
 			a.armOverdue(ctx)
 		}

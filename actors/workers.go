@@ -98,13 +98,31 @@ func launch(runCtx, startCtx context.Context, rt *Runtime, meta runMeta, cmd tra
 		}
 		post(&launched{sp: sp, err: err, reason: reason})
 	}
+	cut := func(sp *spool.Spool) bool {
+		err := startCtx.Err()
+		if err == nil {
+			return false
+		}
+		// Killed while starting, or given up on (launchOverdue): nothing
+		// was spooled, so no spool is left behind for a run that may
+		// already be delivered.
+		if sp != nil {
+			if rerr := sp.Remove(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("removing spool: %w", rerr))
+			}
+		}
+		fail(nil, fmt.Errorf("starting the tracer: %w", err), "")
+		return true
+	}
+	if cut(nil) {
+		return nil
+	}
 	sp, err := spool.Create(rt.spoolPath(meta.Path), b, rt.opts.Spool)
 	if err != nil {
 		fail(nil, fmt.Errorf("creating spool: %w", err), "")
 		return nil
 	}
-	if err := startCtx.Err(); err != nil {
-		fail(sp, fmt.Errorf("starting the tracer: %w", err), "")
+	if cut(sp) {
 		return nil
 	}
 	// The binary must still be the one the preflight checked, right before

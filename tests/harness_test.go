@@ -192,9 +192,34 @@ retry-max = "500ms"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &endpoint{t: t, URL: "http://" + addr, MetricsURL: "http://" + metricsAddr + "/metrics", TraceDir: traceDir, DataDir: o.DataDir, log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
+	e := &endpoint{t: t, URL: "http://" + addr, MetricsURL: "http://" + metricsAddr + "/metrics", TraceDir: traceDir, DataDir: o.DataDir}
+	e.run(cfgPath, o.Env)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-e.done:
+			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
+		default:
+		}
+		if st, _, _ := e.do("GET", "/heartbeat", "", nil); st == http.StatusOK {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// run starts `lambda-endpoint serve --config cfgPath` as e (with env added
+// to the test's environment), without waiting for it to answer. It stops
+// the process at cleanup and fails the test on a data race the endpoint
+// reported.
+func (e *endpoint) run(cfgPath string, env []string) {
+	t := e.t
+	e.log, e.done = &testsupport.SyncBuffer{}, make(chan struct{})
 	e.cmd = exec.Command(endpointBin, "serve", "--config", cfgPath)
-	e.cmd.Env = append(os.Environ(), o.Env...)
+	e.cmd.Env = append(os.Environ(), env...)
 	e.cmd.Stdout = e.log
 	e.cmd.Stderr = e.log
 	if err := e.cmd.Start(); err != nil {
@@ -217,21 +242,6 @@ retry-max = "500ms"
 			t.Logf("endpoint log:\n%s", tail(e.log.String(), 20000))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-e.done:
-			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
-		default:
-		}
-		if st, _, _ := e.do("GET", "/heartbeat", "", nil); st == http.StatusOK {
-			return e
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func tail(s string, n int) string {

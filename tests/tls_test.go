@@ -351,38 +351,16 @@ data-dir = %q
 // launchServe starts `lambda-endpoint serve` on listen with the extra
 // [server] lines server, without waiting for it (startEndpoint's readiness
 // check speaks plain HTTP to a loopback address, which these tests do not
-// always serve). Like startEndpoint it stops the process at cleanup and
-// fails the test on a data race. The caller waits with pollEndpoint.
+// always serve). Like startEndpoint (endpoint.run) it stops the process at
+// cleanup and fails the test on a data race. The caller waits with
+// pollEndpoint.
 func launchServe(t *testing.T, listen, server string, env []string) *endpoint {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	e := &endpoint{t: t, URL: "http://" + listen, log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
-	e.cmd = exec.Command(endpointBin, "serve", "--config", writeServeConfig(t, listen, server))
-	e.cmd.Env = append(os.Environ(), env...)
-	e.cmd.Stdout = e.log
-	e.cmd.Stderr = e.log
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		e.cmd.Wait()
-		e.exitCode = e.cmd.ProcessState.ExitCode()
-		if ws, ok := e.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			e.exitCode = 128 + int(ws.Signal())
-		}
-		close(e.done)
-	}()
-	t.Cleanup(func() {
-		e.Stop()
-		if strings.Contains(e.log.String(), "WARNING: DATA RACE") {
-			t.Errorf("the endpoint reported a data race:\n%s", e.log.String())
-		}
-		if t.Failed() {
-			t.Logf("endpoint log:\n%s", tail(e.log.String(), 20000))
-		}
-	})
+	e := &endpoint{t: t, URL: "http://" + listen}
+	e.run(writeServeConfig(t, listen, server), env)
 	return e
 }
 

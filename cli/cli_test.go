@@ -293,7 +293,13 @@ func TestWatcherOutcome(t *testing.T) {
 			var b bytes.Buffer
 			var asked []string
 			w := &watcher{out: &b, json: c.json, last: map[string]string{}, reported: map[string]bool{},
-				outcome: func(p string) (Run, bool) { asked = append(asked, p); return c.run, c.found }}
+				outcome: func(p string) (Run, lookup) {
+					asked = append(asked, p)
+					if c.found {
+						return c.run, lookupFound
+					}
+					return c.run, lookupUnknown
+				}}
 			w.show([]Running{a}, nil, t0)
 			b.Reset()
 			w.show(nil, nil, t0)
@@ -310,14 +316,24 @@ func TestWatcherOutcome(t *testing.T) {
 		})
 	}
 	// A watched path never listed that the history knows is reported with
-	// its outcome; one it does not know is not running.
+	// its outcome; one it does not know is an error; without an answer
+	// from the history it is only not running.
 	var b bytes.Buffer
-	w := &watcher{out: &b, last: map[string]string{}, reported: map[string]bool{}, outcome: func(p string) (Run, bool) {
-		return finished("completed", intp(0), nil), p == "/tmp/a.trace"
+	w := &watcher{out: &b, last: map[string]string{}, reported: map[string]bool{}, outcome: func(p string) (Run, lookup) {
+		switch p {
+		case "/tmp/a.trace":
+			return finished("completed", intp(0), nil), lookupFound
+		case "/tmp/typo.trace":
+			return Run{}, lookupNone
+		}
+		return Run{}, lookupUnknown
 	}}
-	w.show(nil, []string{"/tmp/a.trace", "/tmp/typo.trace"}, t0)
-	if want := "/tmp/a.trace: delivered: completed, exit code 0\n/tmp/typo.trace: not running (or already delivered)\n"; b.String() != want {
+	w.show(nil, []string{"/tmp/a.trace", "/tmp/typo.trace", "/tmp/unasked.trace"}, t0)
+	if want := "/tmp/a.trace: delivered: completed, exit code 0\n/tmp/typo.trace: no run at this path\n/tmp/unasked.trace: not running (or already delivered)\n"; b.String() != want {
 		t.Errorf("\n got %q\nwant %q", b.String(), want)
+	}
+	if err := errors.Join(w.failed...); fmt.Sprint(err) != "no run at /tmp/typo.trace" {
+		t.Errorf("failed: %v; want no run at /tmp/typo.trace", err)
 	}
 }
 

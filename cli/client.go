@@ -200,6 +200,10 @@ func (c *Client) send(req *http.Request) ([]byte, http.Header, error) {
 		if ce := c.connectError(err); ce != nil {
 			return nil, nil, ce
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its "Get \"URL\":" repeats what the prefix says
+		}
 		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()

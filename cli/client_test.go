@@ -227,7 +227,7 @@ func TestHTTPS(t *testing.T) {
 		{"https:// to a plain server", strings.Replace(plain.URL, "http://", "https://", 1), ca, "connecting to " + strings.Replace(plain.URL, "http://", "https://", 1) + ": the endpoint speaks plain HTTP: use an http:// URL", false},
 		{"--ca that holds no certificate", tlsSrv.URL, notPEM, "reading --ca " + notPEM + ": no PEM certificate in it", false},
 		{"--ca missing", tlsSrv.URL, notPEM + ".missing", "reading --ca: open " + notPEM + ".missing: no such file or directory", false},
-		{"--ca with http://", plain.URL, ca, "--ca is for an https:// endpoint, not " + plain.URL + ": usage error", true},
+		{"--ca with http://", plain.URL, ca, "--ca is for an https:// endpoint, not " + plain.URL, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := []string{"ls", "--config", cfg, "--endpoint", c.endpoint}
@@ -318,6 +318,23 @@ func TestKillNothingRunning(t *testing.T) {
 		err, out, _ := runCLI("traces", append([]string{"kill", "--config", cfg, "--endpoint", srv.URL}, c.paths...), noEnv)
 		if out != c.out || (c.wantErr == "") != (err == nil) || (err != nil && err.Error() != c.wantErr) {
 			t.Errorf("kill %q: %q, %v; want %q, %q", c.paths, out, err, c.out, c.wantErr)
+		}
+	}
+}
+
+// TestDialable: the CLI reaches a wildcard listen address at localhost.
+func TestDialable(t *testing.T) {
+	for _, c := range []struct{ listen, want string }{
+		{"127.0.0.1:3000", "127.0.0.1:3000"},
+		{"0.0.0.0:3000", "localhost:3000"},
+		{":3000", "localhost:3000"},
+		{"[::]:3000", "localhost:3000"},
+		{"[::1]:3000", "[::1]:3000"},
+		{"host.example:443", "host.example:443"},
+		{"not an address", "not an address"},
+	} {
+		if got := dialable(c.listen); got != c.want {
+			t.Errorf("dialable(%q) = %q, want %q", c.listen, got, c.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -21,6 +22,18 @@ import (
 // ErrUsage is returned for a wrong command line (after printing the
 // usage); a caller exits 2.
 var ErrUsage = errors.New("usage error")
+
+// usageError is a wrong command line explained: it reads as its message
+// alone (no "usage error" suffix) and matches ErrUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+// usagef is a usageError of the formatted message.
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Env is what a command needs from the process.
 type Env struct {
@@ -58,10 +71,23 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answers instead of tables, for scripts")
 }
 
+// dialable is the listen address as a client on this host reaches it: a
+// wildcard host ("", 0.0.0.0, ::) is localhost.
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
 // client builds the API client from the config.
 func (c *common) client(env Env) (*Client, error) {
 	if c.config == "" {
-		return nil, fmt.Errorf("--config is required: %w", ErrUsage)
+		return nil, usagef("--config is required")
 	}
 	cfg, err := config.Load(c.config, env.Getenv)
 	if err != nil {
@@ -72,14 +98,14 @@ func (c *common) client(env Env) (*Client, error) {
 		// The endpoint of this config, on this host: https with its
 		// server.tls-cert trusted (self-signed or not), unless --ca says
 		// otherwise.
-		endpoint, source = "http://"+cfg.Server.Listen, "server.listen in "+c.config
+		endpoint, source = "http://"+dialable(cfg.Server.Listen), "server.listen in "+c.config
 		if env.Getenv != nil {
 			if _, set := env.Getenv("LAMBDA_LISTEN"); set {
 				source = "LAMBDA_LISTEN"
 			}
 		}
 		if cfg.Server.TLS() {
-			endpoint = "https://" + cfg.Server.Listen
+			endpoint = "https://" + dialable(cfg.Server.Listen)
 			if ca == "" {
 				ca, caFlag = cfg.Server.TLSCert, "server.tls-cert"
 			}
@@ -88,7 +114,7 @@ func (c *common) client(env Env) (*Client, error) {
 		return nil, fmt.Errorf("--endpoint %q: must be an http:// or https:// URL, e.g. http://127.0.0.1:3000", endpoint)
 	}
 	if c.ca != "" && !strings.HasPrefix(endpoint, "https://") {
-		return nil, fmt.Errorf("--ca is for an https:// endpoint, not %s: %w", endpoint, ErrUsage)
+		return nil, usagef("--ca is for an https:// endpoint, not %s", endpoint)
 	}
 	httpClient, err := newHTTPClient(ca, caFlag)
 	if err != nil {
@@ -298,7 +324,7 @@ func Templates(ctx context.Context, args []string, env Env) error {
 
 func templatesAdd(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), ErrUsage)
+		return usagef("unexpected arguments %q", fs.Args())
 	}
 	var t TemplateInfo
 	if file := flagValue(co, "file"); file != "" {
@@ -326,7 +352,7 @@ func templatesAdd(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, 
 	t.Process = flagValue(co, "process")
 	t.Functions = splitList(flagValue(co, "functions"))
 	if t.Process == "" || len(t.Functions) == 0 {
-		return fmt.Errorf("--process and --functions are required (or --file): %w", ErrUsage)
+		return usagef("--process and --functions are required (or --file)")
 	}
 	t.Environment, t.Value, t.Options = []string{}, []string{}, co.lists["option"]
 	if t.Options == nil {
@@ -335,7 +361,7 @@ func templatesAdd(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, 
 	for _, kv := range co.lists["env"] {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return fmt.Errorf("--env %q: want NAME=VALUE: %w", kv, ErrUsage)
+			return usagef("--env %q: want NAME=VALUE", kv)
 		}
 		t.Environment = append(t.Environment, k)
 		t.Value = append(t.Value, v)
@@ -363,7 +389,7 @@ func printAdded(env Env, co *common, t Template, raw []byte) error {
 
 func templatesLs(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), ErrUsage)
+		return usagef("unexpected arguments %q", fs.Args())
 	}
 	ts, raw, err := c.Templates(ctx)
 	if err != nil {
@@ -402,13 +428,13 @@ func dash(s string) string {
 
 func templatesRm(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() == 0 {
-		return fmt.Errorf("give the ids of the templates to remove: %w", ErrUsage)
+		return usagef("give the ids of the templates to remove")
 	}
 	typ := strings.ToUpper(flagValue(co, "type"))
 	for _, a := range fs.Args() {
 		id, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || id < 1 {
-			return fmt.Errorf("template id %q: want a positive integer: %w", a, ErrUsage)
+			return usagef("template id %q: want a positive integer", a)
 		}
 		if err := c.RemoveTemplate(ctx, typ, id); err != nil {
 			return typeHint(ctx, c, err, typ, id)

@@ -13,11 +13,11 @@ import (
 
 func tracesHistory(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), ErrUsage)
+		return usagef("unexpected arguments %q", fs.Args())
 	}
 	limit, _ := strconv.Atoi(flagValue(co, "limit"))
 	if limit < 1 || limit > maxHistoryLimit {
-		return fmt.Errorf("--limit %s: want 1 to %d: %w", flagValue(co, "limit"), maxHistoryLimit, ErrUsage)
+		return usagef("--limit %s: want 1 to %d", flagValue(co, "limit"), maxHistoryLimit)
 	}
 	states := splitList(flagValue(co, "state"))
 	for _, st := range states {
@@ -26,7 +26,7 @@ func tracesHistory(ctx context.Context, c *Client, co *common, fs *flag.FlagSet,
 			if m := closest(st, historyStates); m != "" {
 				msg += " (did you mean " + m + "?)"
 			}
-			return fmt.Errorf("%s: %w", msg, ErrUsage)
+			return usagef("%s", msg)
 		}
 	}
 	h, raw, err := c.History(ctx, HistoryQuery{Limit: limit, States: states, Before: flagValue(co, "before")})
@@ -58,7 +58,7 @@ func writeHistory(w io.Writer, runs []Run, now time.Time) error {
 
 func tracesDescribe(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() != 1 {
-		return fmt.Errorf("give exactly one trace path: %w", ErrUsage)
+		return usagef("give exactly one trace path")
 	}
 	p := fs.Arg(0)
 	h, raw, err := c.History(ctx, HistoryQuery{Path: p})

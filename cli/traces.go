@@ -92,24 +92,24 @@ func Traces(ctx context.Context, args []string, env Env) error {
 
 func tracesStart(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() != 1 {
-		return fmt.Errorf("give exactly one template id: %w", ErrUsage)
+		return usagef("give exactly one template id")
 	}
 	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 	if err != nil || id < 1 {
-		return fmt.Errorf("template id %q: want a positive integer: %w", fs.Arg(0), ErrUsage)
+		return usagef("template id %q: want a positive integer", fs.Arg(0))
 	}
 	if flagValue(co, "lasting") == "" {
-		return fmt.Errorf("--lasting is required: %w", ErrUsage)
+		return usagef("--lasting is required")
 	}
 	lasting, err := parseLasting(flagValue(co, "lasting"))
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, ErrUsage)
+		return usagef("%v", err)
 	}
 	engine := flagValue(co, "engine")
 	switch engine {
 	case "", "bpftrace", "native": // "": not given, the endpoint's default
 	default:
-		return fmt.Errorf("--engine %q: want bpftrace or native: %w", engine, ErrUsage)
+		return usagef("--engine %q: want bpftrace or native", engine)
 	}
 	typ := strings.ToUpper(flagValue(co, "type"))
 	s, raw, err := c.Start(ctx, StartRequest{TraceT: typ, TraceID: id, Lasting: lasting,
@@ -131,7 +131,7 @@ func tracesStart(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, e
 
 func tracesLs(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), ErrUsage)
+		return usagef("unexpected arguments %q", fs.Args())
 	}
 	rs, raw, err := c.Running(ctx)
 	if err != nil {
@@ -155,7 +155,7 @@ func writeRunning(w io.Writer, rs []Running, now time.Time) error {
 
 func tracesKill(ctx context.Context, c *Client, co *common, fs *flag.FlagSet, env Env) error {
 	if fs.NArg() == 0 {
-		return fmt.Errorf("give the paths of the traces to kill: %w", ErrUsage)
+		return usagef("give the paths of the traces to kill")
 	}
 	var none []string
 	for _, p := range fs.Args() {
@@ -192,7 +192,7 @@ func watch(ctx context.Context, c *Client, paths []string, interval time.Duratio
 		interval = time.Second
 	}
 	w := &watcher{out: env.Stdout, json: asJSON, terminal: !asJSON && env.Terminal != nil && env.Terminal(), last: map[string]string{}, reported: map[string]bool{},
-		outcome: func(p string) (Run, bool) { return finalRun(ctx, c, p, min(interval, 250*time.Millisecond)) }}
+		outcome: func(p string) (Run, lookup) { return finalRun(ctx, c, p, min(interval, 250*time.Millisecond)) }}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -238,27 +238,38 @@ func poll(ctx context.Context, c *Client, paths []string) ([]Running, []string, 
 	return rs, gone, nil
 }
 
+// lookup is what a look-up in the run history found.
+type lookup int
+
+const (
+	lookupUnknown lookup = iota // no answer: the endpoint keeps no history, or it could not be asked
+	lookupNone                  // the history has no run at the path
+	lookupFound
+)
+
 // finalRun returns the history's run of the trace at path once it is
 // final (finished or interrupted: the history is written behind the
 // delivery), polling every period for up to finalRunWait; a run that does
-// not get there in time is returned as it is. ok is false when the
-// endpoint has no run at path or keeps no history.
-func finalRun(ctx context.Context, c *Client, path string, period time.Duration) (Run, bool) {
+// not get there in time is returned as it is.
+func finalRun(ctx context.Context, c *Client, path string, period time.Duration) (Run, lookup) {
 	ctx, cancel := context.WithTimeout(ctx, finalRunWait)
 	defer cancel()
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		r, ok, err := c.RunOf(ctx, path)
-		if err != nil || !ok {
-			return Run{}, false
+		switch {
+		case err != nil:
+			return Run{}, lookupUnknown
+		case !ok:
+			return Run{}, lookupNone
 		}
 		if r.State == stateFinished || r.State == stateInterrupted {
-			return r, true
+			return r, lookupFound
 		}
 		select {
 		case <-ctx.Done():
-			return r, true
+			return r, lookupFound
 		case <-tick.C:
 		}
 	}
@@ -321,14 +332,14 @@ type watcher struct {
 	last     map[string]string // path -> last line key shown
 	reported map[string]bool   // paths reported gone
 	// outcome looks up how a trace no longer listed ended; nil: no look-up.
-	outcome func(path string) (Run, bool)
+	outcome func(path string) (Run, lookup)
 	failed  []error // *EndError of the traces gone that did not end well
 }
 
 // goneJSON is the --json line of a trace no longer listed.
 type goneJSON struct {
 	FilePath   string  `json:"filePath"`
-	State      string  `json:"state"` // delivered, ended or "not running (or already delivered)"
+	State      string  `json:"state"` // delivered, ended, "not running (or already delivered)" or "no run at this path"
 	Reason     string  `json:"reason,omitempty"`
 	Code       *int    `json:"code,omitempty"`
 	StderrTail *string `json:"stderrTail,omitempty"`
@@ -341,12 +352,17 @@ func (w *watcher) gone(p string, shown bool) string {
 	if shown {
 		g.State = "delivered"
 	}
-	var run Run
-	var found bool
+	run, found := Run{}, lookupUnknown
 	if w.outcome != nil {
 		run, found = w.outcome(p)
 	}
-	if found && run.Reason != "" {
+	if found == lookupNone && !shown {
+		// Never seen here, and the history knows no run there: a wrong
+		// path, not a trace that went by.
+		g.State = "no run at this path"
+		w.failed = append(w.failed, fmt.Errorf("no run at %s", p))
+	}
+	if found == lookupFound && run.Reason != "" {
 		g.State, g.Reason, g.Code, g.StderrTail = "delivered", run.Reason, run.Code, run.StderrTail
 		if !endedWell(run.Reason) {
 			g.State = "ended"

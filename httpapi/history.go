@@ -122,7 +122,18 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		page.Runs = append(page.Runs, e)
 	}
 	if !byPath && len(runs) == limit {
-		page.Next = persistence.CursorOf(runs[len(runs)-1]).String()
+		// A full page: next only when an older run exists (one row more
+		// read), so that the last page has none.
+		c := persistence.CursorOf(runs[len(runs)-1])
+		probe := persistence.RunQuery{Limit: 1, States: rq.States, Before: &c}
+		more, err := s.opts.Runs.ListRuns(r.Context(), probe)
+		if err != nil {
+			s.writeFailure(w, r, fmt.Errorf("listing runs: %w", err))
+			return
+		}
+		if len(more) > 0 {
+			page.Next = c.String()
+		}
 	}
 	writeJSON(w, http.StatusOK, page)
 }

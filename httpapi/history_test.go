@@ -172,3 +172,54 @@ func TestKillSaysWhetherFound(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryLastPageHasNoNext: next is given only when older runs exist,
+// so following it never ends on an empty page.
+func TestHistoryLastPageHasNoNext(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i, p := range []string{"/tmp/a.trace", "/tmp/b.trace"} {
+		if err := f.store.CreateRun(ctx, persistence.Run{Path: p, TemplateID: f.bpf.ID, Type: messages.BPF, Info: f.bpf.Info,
+			Mode: messages.ModeEvents, Thread: int64(i + 1), StartedAt: fixedNow.Add(time.Duration(i) * time.Second), Lasting: 60,
+			State: persistence.RunFinished}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type page struct {
+		Runs []struct {
+			FilePath string `json:"filePath"`
+		} `json:"runs"`
+		Next string `json:"next"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		w := f.do("GET", "/traces/history"+query, "", nil)
+		var p page
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != 200 {
+			t.Fatalf("%s: %d %s", query, w.Code, w.Body)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		query func(prev page) string
+		want  string // filePaths
+		next  bool
+	}{
+		{"first of two", func(page) string { return "?limit=1" }, "/tmp/b.trace", true},
+		{"last of two", func(prev page) string { return "?limit=1&before=" + prev.Next }, "/tmp/a.trace", false},
+		{"both in one full page", func(page) string { return "?limit=2" }, "/tmp/b.trace /tmp/a.trace", false},
+	}
+	var prev page
+	for _, tt := range tests {
+		p := get(tt.query(prev))
+		var got []string
+		for _, r := range p.Runs {
+			got = append(got, r.FilePath)
+		}
+		if strings.Join(got, " ") != tt.want || (p.Next != "") != tt.next {
+			t.Errorf("%s: runs %v, next %q; want %s, next given %v", tt.name, got, p.Next, tt.want, tt.next)
+		}
+		prev = p
+	}
+}

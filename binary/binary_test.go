@@ -377,15 +377,15 @@ func TestCacheEvicts(t *testing.T) {
 	s := &Symbols{Functions: []string{strings.Repeat("f", 100)}}
 	c := NewCache(3 * s.size())
 	for i := range 10 {
-		c.put(Identity{Ino: uint64(i)}, s)
+		c.put(cacheKey{Identity: Identity{Ino: uint64(i)}}, s)
 	}
 	if _, _, size := c.Stats(); size > 3*s.size() {
 		t.Errorf("cache holds %d bytes, more than its %d", size, 3*s.size())
 	}
-	if _, ok := c.get(Identity{Ino: 9}); !ok {
+	if _, ok := c.get(cacheKey{Identity: Identity{Ino: 9}}); !ok {
 		t.Error("the newest entry was evicted")
 	}
-	if _, ok := c.get(Identity{Ino: 0}); ok {
+	if _, ok := c.get(cacheKey{Identity: Identity{Ino: 0}}); ok {
 		t.Error("the oldest entry was kept")
 	}
 }
@@ -472,5 +472,54 @@ func TestMatch(t *testing.T) {
 		if got := Match(tt.t, tt.p, names); !slices.Equal(got, tt.want) {
 			t.Errorf("Match(%s, %q) = %q, want %q", tt.t, tt.p, got, tt.want)
 		}
+	}
+}
+
+// TestCacheSeesRewriteWithMtimeRestored: a binary rewritten in place with
+// the same size and its mtime set back (its owner can do both) is read
+// again: the cache goes by the change time too, which nobody sets back.
+func TestCacheSeesRewriteWithMtimeRestored(t *testing.T) {
+	orig, err := os.ReadFile("/bin/bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "bash")
+	if err := os.WriteFile(p, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewChecker(0, nil)
+	has := func(name string) bool {
+		t.Helper()
+		s, _, err := c.Symbols(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, found := slices.BinarySearch(s.Functions, name)
+		return found
+	}
+	if !has("xmalloc") {
+		t.Fatal("bash has no xmalloc")
+	}
+	changed := bytes.ReplaceAll(orig, []byte("\x00xmalloc\x00"), []byte("\x00ymalloc\x00"))
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(changed, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := Stat(p); id != identityOf(fi) {
+		t.Fatalf("the rewrite changed the identity %v -> %v: the test proves nothing", identityOf(fi), id)
+	}
+	if has("xmalloc") || !has("ymalloc") {
+		t.Error("the cache answered for the file as it was before the rewrite")
 	}
 }

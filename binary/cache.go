@@ -9,22 +9,29 @@ import (
 // the symbol names of a few dozen large binaries.
 const DefaultCacheBytes = 64 << 20
 
-// Cache remembers the Symbols of recently read binaries by Identity, least
-// recently used first out, holding at most about maxBytes of names. A file
-// changed in place gets a new mtime or size, a file replaced a new inode:
-// both miss. It is safe for concurrent use.
+// Cache remembers the Symbols of recently read binaries by cacheKey (the
+// Identity and the change time), least recently used first out, holding at
+// most about maxBytes of names. A file changed in place gets a new ctime
+// (which, unlike the mtime, its owner cannot set back), a file replaced a
+// new inode: both miss. It is safe for concurrent use.
 type Cache struct {
 	mu       sync.Mutex
 	maxBytes int64
 	bytes    int64
 	order    *list.List // of *cacheEntry, most recent first
-	entries  map[Identity]*list.Element
+	entries  map[cacheKey]*list.Element
 	hits     int64
 	misses   int64
 }
 
+// cacheKey names one content of a file: its identity and change time.
+type cacheKey struct {
+	Identity
+	CtimeNs int64
+}
+
 type cacheEntry struct {
-	id   Identity
+	id   cacheKey
 	syms *Symbols
 	size int64
 }
@@ -35,11 +42,11 @@ func NewCache(maxBytes int64) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultCacheBytes
 	}
-	return &Cache{maxBytes: maxBytes, order: list.New(), entries: make(map[Identity]*list.Element)}
+	return &Cache{maxBytes: maxBytes, order: list.New(), entries: make(map[cacheKey]*list.Element)}
 }
 
 // get returns the cached symbols of id.
-func (c *Cache) get(id Identity) (*Symbols, bool) {
+func (c *Cache) get(id cacheKey) (*Symbols, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
@@ -54,7 +61,7 @@ func (c *Cache) get(id Identity) (*Symbols, bool) {
 
 // put remembers s as the symbols of id; an entry larger than the whole
 // cache is not kept.
-func (c *Cache) put(id Identity, s *Symbols) {
+func (c *Cache) put(id cacheKey, s *Symbols) {
 	size := s.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()

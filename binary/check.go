@@ -24,7 +24,15 @@ const MaxProbesLimit = 4096
 type Checker struct {
 	maxProbes int
 	cache     *Cache
+	// reads bounds the binaries read at once (MaxReads): reading a large
+	// one takes seconds of a core and memory in proportion, and PUT and
+	// every start share this checker.
+	reads chan struct{}
 }
+
+// MaxReads is how many binaries a Checker reads at once (those not in its
+// cache); more wait for a turn.
+const MaxReads = 2
 
 // NewChecker returns a Checker that allows at most maxProbes probed
 // functions per template (DefaultMaxProbes when maxProbes <= 0) and
@@ -36,7 +44,7 @@ func NewChecker(maxProbes int, cache *Cache) *Checker {
 	if cache == nil {
 		cache = NewCache(0)
 	}
-	return &Checker{maxProbes: maxProbes, cache: cache}
+	return &Checker{maxProbes: maxProbes, cache: cache, reads: make(chan struct{}, MaxReads)}
 }
 
 // MaxProbes is the checker's bound on probed functions.
@@ -61,31 +69,31 @@ type Result struct {
 // the cache when the file (by device, inode, size and mtime) was read
 // before.
 func (c *Checker) Symbols(path string) (*Symbols, Identity, error) {
-	id, err := Stat(path)
-	if err == nil {
-		if s, ok := c.cache.get(id); ok {
-			return s, id, nil
-		}
-	}
-	s, id, err := Inspect(path)
+	f, err := Open(path)
 	if err != nil {
 		return nil, Identity{}, err
 	}
-	c.cache.put(id, s)
-	return s, id, nil
+	defer f.Close()
+	s, err := c.SymbolsOf(f)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	return s, f.Identity(), nil
 }
 
 // SymbolsOf returns the symbols of the opened file f, from the cache when
 // the file (by its identity) was read before.
 func (c *Checker) SymbolsOf(f *File) (*Symbols, error) {
-	if s, ok := c.cache.get(f.Identity()); ok {
+	if s, ok := c.cache.get(f.key); ok {
 		return s, nil
 	}
+	c.reads <- struct{}{}
+	defer func() { <-c.reads }()
 	s, err := ReadFile(f)
 	if err != nil {
 		return nil, err
 	}
-	c.cache.put(f.Identity(), s)
+	c.cache.put(f.key, s)
 	return s, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime"
 	"slices"
-	"strings"
 )
 
 // Bounds on what Read accepts, so that a hostile file cannot make it
@@ -109,12 +108,12 @@ func Read(r io.ReaderAt, size int64) (s *Symbols, err error) {
 
 // read is Read without the recover.
 func read(r io.ReaderAt, size int64) (*Symbols, error) {
-	f, err := elf.NewFile(io.NewSectionReader(r, 0, size))
+	f, err := NewELF(r, size)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("%w: the file is too short", ErrNotELF)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotELF, err)
+		return nil, err
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return nil, fmt.Errorf("%w: it is an ELF file of type %s", ErrNotELF, f.Type)
@@ -183,6 +182,7 @@ func FunctionSymbols(f *elf.File) (syms []FunctionSymbol, err error) {
 func functionSymbols(f *elf.File) ([]FunctionSymbol, error) {
 	out := make([]FunctionSymbol, 0, 1024)
 	seen := make(map[string]bool, 1024)
+	var budget int64 // name bytes still allowed (readFunctionSymbols)
 	for _, typ := range [...]elf.SectionType{elf.SHT_SYMTAB, elf.SHT_DYNSYM} {
 		sec := f.SectionByType(typ)
 		if sec == nil {
@@ -191,21 +191,17 @@ func functionSymbols(f *elf.File) ([]FunctionSymbol, error) {
 		if err := checkTable(f, sec); err != nil {
 			return nil, err
 		}
-		var syms []elf.Symbol
-		var err error
-		if typ == elf.SHT_SYMTAB {
-			syms, err = f.Symbols()
-		} else {
-			syms, err = f.DynamicSymbols()
-		}
-		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-			return nil, fmt.Errorf("%w: reading %s: %w", ErrNotELF, sec.Name, err)
-		}
-		for _, sym := range syms {
-			if name, ok := functionName(sym); ok && !seen[name] {
-				seen[name] = true
-				out = append(out, FunctionSymbol{Name: name, Value: sym.Value, Size: sym.Size, Section: sym.Section})
+		err := readFunctionSymbols(f, sec, &budget, func(name []byte, value, size uint64, section elf.SectionIndex) bool {
+			if seen[string(name)] {
+				return false
 			}
+			n := string(name)
+			seen[n] = true
+			out = append(out, FunctionSymbol{Name: n, Value: value, Size: size, Section: section})
+			return true
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -227,26 +223,6 @@ func checkTable(f *elf.File, sec *elf.Section) error {
 		}
 	}
 	return nil
-}
-
-// functionName returns the name a uprobe attaches to for sym, if sym is a
-// function defined in this file: STT_FUNC or STT_GNU_IFUNC, in a section,
-// at a non-zero address. A version suffix ("malloc@@GLIBC_2.2.5", which
-// .symtab may hold) is cut off.
-func functionName(sym elf.Symbol) (string, bool) {
-	switch elf.ST_TYPE(sym.Info) {
-	case elf.STT_FUNC, elf.STT_GNU_IFUNC:
-	default:
-		return "", false
-	}
-	if sym.Section == elf.SHN_UNDEF || sym.Section >= elf.SHN_LORESERVE && sym.Section != elf.SHN_XINDEX || sym.Value == 0 {
-		return "", false
-	}
-	name, _, _ := strings.Cut(sym.Name, "@")
-	if name == "" {
-		return "", false
-	}
-	return name, true
 }
 
 // Inspect opens the file at path (see Open) and reads its symbols (see

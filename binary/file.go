@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +16,9 @@ import (
 // holds, so a path swapped between two steps changes nothing they see.
 // Close it when done.
 type File struct {
-	f  *os.File
-	id Identity
+	f   *os.File
+	id  Identity
+	key cacheKey // id and the change time: what the symbol cache goes by
 }
 
 // Open opens the regular file path names (links followed, as the tracers
@@ -52,7 +54,11 @@ func Open(path string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("reopening %s: %w", path, ErrChanged)
 	}
-	return &File{f: f, id: id}, nil
+	key := cacheKey{Identity: id}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		key.CtimeNs = st.Ctim.Nano()
+	}
+	return &File{f: f, id: id, key: key}, nil
 }
 
 // unwrapPath returns the cause of a *fs.PathError (whose path, a

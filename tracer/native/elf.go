@@ -135,7 +135,7 @@ func plan(ctx context.Context, f *binary.File, syms *binary.Symbols, s Spec) (*b
 		return nil, fmt.Errorf("tracing %s: %w: mode %s on a binary built by %s (before go1.17, whose register ABI it relies on)",
 			path, ErrNotSupported, s.Mode, info.GoVersion)
 	}
-	ef, err := elf.NewFile(io.NewSectionReader(f, 0, f.Identity().Size))
+	ef, err := binary.NewELF(f, f.Identity().Size)
 	if err != nil {
 		return nil, fmt.Errorf("reading ELF file %s: %w", path, err)
 	}

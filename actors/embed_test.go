@@ -254,3 +254,33 @@ func fakeTracersOf(path string) []string {
 	}
 	return pids
 }
+
+// TestLateStartDoesNotRun: a start the caller gave up on (ErrTimeout: the
+// registry was stalled) is refused when the registry reaches it, instead
+// of running unknown to anyone.
+func TestLateStartDoesNotRun(t *testing.T) {
+	type stall struct{}
+	release := make(chan struct{})
+	hooks := &testHooks{onReceive: func(msg interface{}) {
+		if _, ok := msg.(*stall); ok {
+			<-release
+		}
+	}}
+	rt, p, _ := newTestRuntime(t, func(o *Options) { o.Timeout = 200 * time.Millisecond; o.hooks = hooks })
+	rt.system.Root.Send(rt.registry, &stall{})
+	_, err := rt.Start(context.Background(), StartRequest{Template: fakeTemplate("ignoreint"), Lasting: time.Minute})
+	close(release)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Start on a stalled registry = %v, want ErrTimeout", err)
+	}
+	// The registry answers in order: once All answers, the late start
+	// was handled.
+	var all []messages.RunningInfo
+	waitFor(t, func() bool {
+		all, err = rt.All(context.Background())
+		return err == nil
+	})
+	if len(all) != 0 || len(p.Traces()) != 0 {
+		t.Errorf("the start given up on runs: %+v; the platform heard of %d traces", all, len(p.Traces()))
+	}
+}

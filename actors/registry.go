@@ -60,6 +60,11 @@ type (
 		req    messages.StartTrace
 		engine messages.Engine
 		plan   *native.Plan
+		// checked is the preflight's result of a bpftrace or stap start
+		// (Runtime.checkBinary); nil for native.
+		checked *binary.Result
+		// deadline is when the caller stops waiting for the answer.
+		deadline time.Time
 	}
 	// cancelTrace: the context given to Start for the trace at path is
 	// done; stop the trace (reason killed) if it still runs.
@@ -258,6 +263,9 @@ func (g *registry) spawn(ctx actor.Context, r *traceRun) error {
 		if r.sp != nil {
 			r.sp.Close()
 		}
+		if r.plan != nil {
+			r.plan.Close()
+		}
 		return fmt.Errorf("spawning trace actor: %w", err)
 	}
 	ctx.Watch(pid)
@@ -282,6 +290,11 @@ func (g *registry) prepare(st *startTrace) (_ *traceRun, err error) {
 	s, o, msg := g.s, &g.rt.opts, &st.req
 	if s.shuttingDown {
 		return nil, ErrShuttingDown
+	}
+	if !st.deadline.IsZero() && !time.Now().Before(st.deadline) {
+		// Nobody waits for this answer any more: a trace started now
+		// would run unknown to its caller.
+		return nil, fmt.Errorf("%w: the start waited past its deadline for the runtime", ErrTimeout)
 	}
 	alive := 0
 	for _, e := range s.traces {
@@ -315,22 +328,13 @@ func (g *registry) prepare(st *startTrace) (_ *traceRun, err error) {
 		if err := checkExecutable(tracerPath); err != nil {
 			return nil, fmt.Errorf("%w: %s = %q: %w", ErrTracerMissing, key, tracerPath, err)
 		}
-		if fi, err := os.Stat(info.Process); err != nil {
-			return nil, fmt.Errorf("%w: process %q: %w", ErrBinaryMissing, info.Process, err)
-		} else if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%w: process %q is not a regular file", ErrBinaryMissing, info.Process)
+		// [binary preflight] Done by Runtime.Start (checkBinary), out of
+		// this mailbox; its identity is watched while the trace runs
+		// (onTick).
+		if st.checked == nil {
+			return nil, fmt.Errorf("%w: start without its preflight", ErrInvalid)
 		}
-		// [binary preflight] The binary as it is now: ELF, functions
-		// matched, probes bounded, no return probes into Go. Its identity
-		// is watched while the trace runs (onTick). binary.Open never
-		// blocks on what the path names (a FIFO, a device).
-		bin, err = o.Binaries.Check(info)
-		if err == nil {
-			err = binary.Mode(bin, mode)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
-		}
+		bin = *st.checked
 	}
 	// The native engine runs no script; the file is still written: its path
 	// names the trace (unique, created O_EXCL), and it shows what the

@@ -364,25 +364,45 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			wait = max(time.Until(dl), time.Millisecond)
 		}
 		f := rt.system.Root.RequestFuture(rt.registry, &shutdownAll{}, wait)
-		if _, ferr := f.Result(); ferr != nil {
-			pending := -1
-			if traces, lerr := rt.All(context.Background()); lerr == nil {
-				pending = len(traces)
-			}
-			rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", pending)
-		}
+		_, ferr := f.Result()
+		// From here everything is bounded by the kill grace together, so
+		// that the process exits within the shutdown timeout and the kill
+		// grace whatever a tracer, the kernel or the registry does.
+		grace := time.Now().Add(rt.opts.KillGrace)
+		left := func() time.Duration { return max(time.Until(grace), time.Millisecond) }
 		var pids []*actor.PID
-		if res, lerr := rt.ask(context.Background(), &listActors{}); lerr == nil {
+		lctx, cancel := context.WithTimeout(context.Background(), min(left(), rt.opts.Timeout))
+		if res, lerr := rt.ask(lctx, &listActors{}); lerr == nil {
 			pids = res.(*actorList).pids
 		}
+		cancel()
+		if ferr != nil {
+			rt.log.Warn("shutdown deadline reached; undelivered output stays in the spool", "traces", len(pids))
+		}
 		rt.cancel()
-		rt.waitGoroutines()
+		rt.waitGoroutines(left())
 		// The workers are gone: stop the actors of undelivered traces,
-		// which close their spools for the next start.
-		for _, pid := range pids {
-			if perr := rt.system.Root.PoisonFuture(pid).Wait(); perr != nil {
-				rt.log.Warn("stopping trace actor", "actor", pid.Id, "err", perr)
+		// which close their spools for the next start (Stop is a system
+		// message: it does not queue behind their mailboxes), all at once.
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			var wg sync.WaitGroup
+			for _, pid := range pids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if perr := rt.system.Root.StopFuture(pid).Wait(); perr != nil {
+						rt.log.Warn("stopping trace actor", "actor", pid.Id, "err", perr)
+					}
+				}()
 			}
+			wg.Wait()
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(left()):
+			rt.log.Error("trace actors still stopping after the kill grace; shutting down without them")
 		}
 		// The trace actors are gone, and with them every history row.
 		if rt.history != nil {
@@ -393,24 +413,32 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		if rerr := tracer.RemoveCgroupParent(rt.opts.CgroupParent); rerr != nil {
 			rt.log.Warn("removing tracer cgroup parent", "err", rerr)
 		}
-		if perr := rt.system.Root.PoisonFuture(rt.registry).Wait(); perr != nil && err == nil {
-			err = fmt.Errorf("stopping registry: %w", perr)
+		regStopped := make(chan error, 1)
+		rf := rt.system.Root.StopFuture(rt.registry)
+		go func() { regStopped <- rf.Wait() }()
+		select {
+		case perr := <-regStopped:
+			if perr != nil {
+				err = fmt.Errorf("stopping registry: %w", perr)
+			}
+		case <-time.After(max(left(), 100*time.Millisecond)):
+			rt.log.Error("registry still stopping after the kill grace; shutting down without it")
 		}
 	})
 	return err
 }
 
 // waitGoroutines waits for the runtime's goroutines after its context is
-// cancelled, but no longer than the kill grace: every one of them ends
-// on the context (a tracer is killed, a submission cut off), so one
-// that does not is stuck in the kernel, and the process must still exit
-// within the shutdown timeout and the kill grace. It is logged.
-func (rt *Runtime) waitGoroutines() {
+// cancelled, but no longer than d (what is left of the kill grace): every
+// one of them ends on the context (a tracer is killed, a submission cut
+// off), so one that does not is stuck in the kernel, and the process must
+// still exit within the shutdown timeout and the kill grace. It is logged.
+func (rt *Runtime) waitGoroutines(d time.Duration) {
 	done := make(chan struct{})
 	go func() { rt.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(rt.opts.KillGrace):
+	case <-time.After(d):
 		rt.log.Error("runtime goroutines still running after the kill grace; shutting down without them",
 			"kill_grace", rt.opts.KillGrace.String())
 	}

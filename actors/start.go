@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/lambda-endpoint/lambda-endpoint/binary"
@@ -53,6 +54,21 @@ func (rt *Runtime) Start(ctx context.Context, req StartRequest) (messages.StartT
 		if st.plan, err = rt.planNative(ctx, &st.req); err != nil {
 			return messages.StartTraceReply{}, err
 		}
+	} else if st.checked, err = rt.checkBinary(&st.req); err != nil {
+		return messages.StartTraceReply{}, err
+	}
+	// The registry refuses the start once the caller stopped waiting for
+	// the answer (ErrTimeout): a start it answers too late must not run
+	// unknown to anyone.
+	st.deadline = time.Now().Add(rt.opts.Timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(st.deadline) {
+		st.deadline = dl
+	}
+	if !time.Now().Before(st.deadline) {
+		if st.plan != nil {
+			st.plan.Close()
+		}
+		return messages.StartTraceReply{}, fmt.Errorf("%w: no time left to start", ErrTimeout)
 	}
 	// From here the registry owns the plan (it closes it on a refusal).
 	res, err := rt.ask(ctx, st)
@@ -117,6 +133,34 @@ func (rt *Runtime) planNative(ctx context.Context, msg *messages.StartTrace) (*n
 		return nil, fmt.Errorf("%w: template %d: engine native: %w", ErrInvalid, msg.Template.ID, err)
 	}
 	return plan, nil
+}
+
+// checkBinary is the preflight of a bpftrace or SystemTap start, in the
+// caller's goroutine (never in the registry's mailbox: reading a large
+// binary takes seconds; binary.Checker bounds the reads at once): the
+// request checked, then the binary as it is now (ELF, functions matched,
+// probes bounded, no return probes into Go), whose identity the run
+// watches.
+func (rt *Runtime) checkBinary(msg *messages.StartTrace) (*binary.Result, error) {
+	o := &rt.opts
+	info := msg.Template.Info
+	mode, err := checkRequest(o, msg)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(info.Process); err != nil {
+		return nil, fmt.Errorf("%w: process %q: %w", ErrBinaryMissing, info.Process, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: process %q is not a regular file", ErrBinaryMissing, info.Process)
+	}
+	bin, err := o.Binaries.Check(info)
+	if err == nil {
+		err = binary.Mode(bin, mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: template %d: %w", ErrInvalid, msg.Template.ID, err)
+	}
+	return &bin, nil
 }
 
 // planningEnded is the error of a planning step cut off by the end of its

@@ -150,9 +150,17 @@ func launch(runCtx, startCtx context.Context, rt *Runtime, meta runMeta, cmd tra
 			err = fmt.Errorf("launching tracer: %w", err)
 		}
 	}
+	plan = nil // Plan.Start closed it
 	if err != nil {
-		plan = nil // Plan.Start closed it
 		fail(sp, err, "")
+		return nil
+	}
+	if startCtx.Err() != nil {
+		// Cut off while it started (the run may be delivered already):
+		// stop what started, here, where it is known.
+		proc.Kill()
+		proc.Wait()
+		cut(sp)
 		return nil
 	}
 	post(&launched{sp: sp, proc: proc})

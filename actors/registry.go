@@ -113,8 +113,8 @@ type registry struct {
 
 // Receive answers the runtime's requests. Every case is quick: the only
 // I/O is writing a small script file on start (bounded: one O_EXCL create
-// and a write of a few KiB, no fsync) and the stat calls of the start
-// checks.
+// and a write of a few KiB, no fsync) and the stat of the tracer
+// executable; the binary's preflight is done by Runtime.Start.
 func (g *registry) Receive(ctx actor.Context) {
 	s := g.s
 	g.rt.opts.hooks.receive(ctx.Message())

@@ -14,6 +14,11 @@ import (
 	"github.com/lambda-endpoint/lambda-endpoint/validate"
 )
 
+// nativeProbesPerFunction bounds a native trace's uprobes (entries and Go
+// RET instructions) to this many per function lambda.max-probes allows, at
+// most native.DefaultMaxProbes: each uprobe costs every call through it.
+const nativeProbesPerFunction = 32
+
 // maxPlanning is how many native starts are planned at once: planning
 // disassembles machine code (bounded per start by native.MaxInstructions),
 // and a burst of starts must not take every core of the host it watches.
@@ -125,6 +130,7 @@ func (rt *Runtime) planNative(ctx context.Context, msg *messages.StartTrace) (*n
 	plan, err := native.Prepare(pctx, f, syms, native.Spec{
 		Process: info.Process, Functions: info.Functions, Mode: mode, Lasting: msg.Lasting,
 		PID: pid, RingBytes: o.NativeRingBytes, FlushInterval: o.FlushInterval,
+		MaxProbes: min(o.Binaries.MaxProbes()*nativeProbesPerFunction, native.DefaultMaxProbes),
 	})
 	if err != nil {
 		if pctx.Err() != nil {

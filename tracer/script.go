@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,6 +35,37 @@ type ScriptSpec struct {
 	// are refused. It is set for Go binaries (binary.Result.Go), which a
 	// return probe crashes.
 	EntryOnly bool
+	// CPUs is the number of CPU ids the kernel may run the probes on (the
+	// highest possible CPU plus one); 0 means this host's (PossibleCPUs).
+	// Mode summary of bpftrace gives each CPU indices of its own in the
+	// list of cells, so that no two CPUs ever take the same one.
+	CPUs int
+}
+
+// PossibleCPUs is the number of CPU ids this host's kernel may use: the
+// highest in /sys/devices/system/cpu/possible plus one, or
+// runtime.NumCPU() when that cannot be read.
+func PossibleCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/possible")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	highest := -1
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		_, last, _ := strings.Cut(part, "-")
+		if last == "" {
+			last = part
+		}
+		n, err := strconv.Atoi(last)
+		if err != nil {
+			return runtime.NumCPU()
+		}
+		highest = max(highest, n)
+	}
+	if highest < 0 {
+		return runtime.NumCPU()
+	}
+	return highest + 1
 }
 
 // maxScriptLasting is the longest Lasting Script writes, in seconds: beyond
@@ -124,7 +156,9 @@ const stapMaxTimer = 86400
 // as custom JSON, and a shared counter incremented from several CPUs loses
 // increments (read-add-write: 6-12% of the calls were lost with two threads
 // calling one function on two CPUs). So each CPU counts in cells of its own,
-// keyed by (CPU, function, bucket), listed as they appear, and the END probe
+// keyed by (CPU, function, bucket), listed as they appear at indices of its
+// own (CPU c takes c+1, c+1+CPUs, c+1+2*CPUs, ... from a counter only it
+// writes, so no two CPUs ever take the same index), and the END probe
 // folds the listed cells into per-function buckets and prints them. The END
 // probe's loops are checked by the BPF verifier when the trace starts, so
 // they are bounded: at most 1024 cells (CPUs x functions x buckets in use)
@@ -233,9 +267,13 @@ func scriptFor(s ScriptSpec, arch string) ([]byte, error) {
 		b.Grow(len(bpfCallsHeader) + len(bpfCallsReturn) + len(bpfCallsEnd) + lists + 256)
 		writeBPFCalls(&b, s.Process, functions, seconds, stack)
 	case s.Type == messages.BPF:
-		b.Grow(len(bpfSummaryHeader) + len(bpfSummaryReturn) + len(bpfSummaryEndCells) + len(bpfSummaryEndFold) +
+		b.Grow(len(bpfSummaryHeader) + len(bpfSummaryReturn) + len(bpfSummaryReturnIndex) + len(bpfSummaryReturnList) + len(bpfSummaryEndCells) + len(bpfSummaryEndFold) +
 			len(bpfSummaryEndPrint) + len(bpfSummaryEndTruncated) + lists + 256)
-		writeBPFSummary(&b, s.Process, functions, seconds, stack)
+		cpus := s.CPUs
+		if cpus <= 0 {
+			cpus = PossibleCPUs()
+		}
+		writeBPFSummary(&b, s.Process, functions, seconds, stack, cpus)
 	case s.Mode == "" || s.Mode == messages.ModeEvents:
 		b.Grow(len(stapHeader) + len(functions)*(2*len(s.Process)+len(stapEntry)+len(stapReturn)+96) + 160)
 		writeSTAPScript(&b, s.Process, functions, seconds, s.EntryOnly)
@@ -524,9 +562,12 @@ func writeBPFCalls(b *bytes.Buffer, process string, functions []string, seconds 
 // The bpftrace script text of mode summary. bpfSummaryReturn computes the
 // bucket (the bit length of the duration) with a branch ladder and counts
 // the call in its cell, @lambda_cell[cpu, function, bucket] = (count,
-// index): a key only this CPU writes, so no increment is lost. A new cell,
-// or one whose entry in the list @lambda_list a racing CPU overwrote, is
-// appended to the list. The END probe folds the listed cells into
+// index): a key only this CPU writes, so no increment is lost. A new cell
+// is listed in @lambda_list at the next index of its CPU's own sequence
+// (@lambda_ncell[cpu], written by that CPU alone): no CPU can overwrite
+// another's entry, so no cell is ever lost from the list (a shared counter
+// once let two CPUs take one index, and a count went missing). A cell
+// beyond the list's bound sets @lambda_trunc. The END probe folds the listed cells into
 // @lambda_sum[function, bucket] (a cell is folded at the index it
 // records, once), numbering the functions as it meets them, then prints a
 // line per function.
@@ -544,10 +585,15 @@ const (
 		$b += $d;
 		$cell = @lambda_cell[cpu, $start.1, $b];
 		$i = $cell.1;
-		$e = @lambda_list[$i];
-		if ($i == 0 || $e.0 != cpu || $e.1 != $start.1 || $e.2 != $b) {
-			$i = ++@lambda_ncell;
-			@lambda_list[$i] = (cpu, $start.1, $b);
+		if ($i == 0) {
+			$i = (++@lambda_ncell[cpu] - 1) * `
+	bpfSummaryReturnIndex = ` + (int64)cpu + 1;
+			if ($i <= `
+	bpfSummaryReturnList = `) {
+				@lambda_list[$i] = (cpu, $start.1, $b);
+			} else {
+				@lambda_trunc = 1;
+			}
 		}
 		@lambda_cell[cpu, $start.1, $b] = ($cell.0 + 1, $i);
 	}
@@ -595,13 +641,14 @@ END {
 		printf("],\"calls\":%llu}\n", $calls);
 		$slot++;
 	}
-	if (@lambda_ncell > `
+	if (@lambda_trunc != 0 || @lambda_nfn > `
 	bpfSummaryEndTruncated = ` {
 		printf("{\"truncated\":true}\n");
 	}
 	clear(@lambda_cell);
 	clear(@lambda_list);
 	clear(@lambda_ncell);
+	clear(@lambda_trunc);
 	clear(@lambda_sum);
 	clear(@lambda_slot);
 	clear(@lambda_fn);
@@ -613,15 +660,17 @@ END {
 
 // writeBPFSummary writes the bpftrace program of mode summary; process and
 // functions have passed scriptCheckQuotable.
-func writeBPFSummary(b *bytes.Buffer, process string, functions []string, seconds int64, stack scriptStack) {
+func writeBPFSummary(b *bytes.Buffer, process string, functions []string, seconds int64, stack scriptStack, cpus int) {
 	b.WriteString(bpfSummaryHeader)
 	writeBPFStart(b, process, functions, stack)
 	writeBPFReturnHead(b, process, functions, stack)
-	b.WriteString(bpfSummaryReturn)
-	writeBPFTimer(b, seconds)
 	cells, slots := strconv.Itoa(summaryMaxCells), strconv.Itoa(summarySlots(functions))
+	for _, part := range [...]string{bpfSummaryReturn, strconv.Itoa(cpus), bpfSummaryReturnIndex, cells, bpfSummaryReturnList} {
+		b.WriteString(part)
+	}
+	writeBPFTimer(b, seconds)
 	for _, part := range [...]string{bpfSummaryEndCells, cells, bpfSummaryEndFold, slots, bpfSummaryEndPrint,
-		cells, " || @lambda_nfn > ", slots, ")", bpfSummaryEndTruncated} {
+		slots, ")", bpfSummaryEndTruncated} {
 		b.WriteString(part)
 	}
 }

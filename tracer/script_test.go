@@ -121,7 +121,11 @@ func scriptGoldenPath(name string, t messages.TraceType) string {
 func TestScriptGolden(t *testing.T) {
 	for _, tc := range scriptGoldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := scriptFor(tc.spec, scriptGoldenArch)
+			spec := tc.spec
+			if spec.CPUs == 0 {
+				spec.CPUs = 4 // the golden scripts' host
+			}
+			got, err := scriptFor(spec, scriptGoldenArch)
 			if err != nil {
 				t.Fatalf("Script() = %v", err)
 			}
@@ -145,7 +149,11 @@ func TestScriptGolden(t *testing.T) {
 func TestScriptShape(t *testing.T) {
 	for _, tc := range scriptGoldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := scriptFor(tc.spec, scriptGoldenArch)
+			spec := tc.spec
+			if spec.CPUs == 0 {
+				spec.CPUs = 4 // the golden scripts' host
+			}
+			got, err := scriptFor(spec, scriptGoldenArch)
 			if err != nil {
 				t.Fatalf("Script() = %v", err)
 			}

@@ -280,12 +280,20 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	deadline := cfg.Server.ShutdownTimeout.Duration
 	sctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	if herr := srv.Shutdown(sctx); herr != nil {
-		logger.Warn("closing HTTP connections", "err", herr)
-	}
+	// Both at once: a request still in progress (a start reading a large
+	// binary) must not eat the time the tracers' output needs to be
+	// delivered; the runtime refuses new traces from the first moment.
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if herr := srv.Shutdown(sctx); herr != nil {
+			logger.Warn("closing HTTP connections", "err", herr)
+		}
+	}()
 	if rerr := rt.Shutdown(sctx); rerr != nil {
 		logger.Warn("stopping trace runtime", "err", rerr)
 	}
+	<-httpDone
 	logger.Info("stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -10,12 +10,12 @@ import (
 	"testing"
 )
 
-// hostileELF builds a small x86-64 ELF executable: sections section
+// hostileELF builds a small 64-bit little-endian ELF executable for machine: sections section
 // headers, the extra ones all named by a run of nameLen bytes without a
 // NUL in the name table, and a symbol table of symbols function symbols
 // whose names start at offsets 0, 1, 2, ... of one string of symName
 // bytes. debug/elf would copy every one of those names.
-func hostileELF(sections, nameLen, symbols, symName int) []byte {
+func hostileELF(machine elf.Machine, sections, nameLen, symbols, symName int) []byte {
 	const hdr, shent = 64, 64
 	shstr := append([]byte("\x00.shstrtab\x00.strtab\x00.symtab\x00.text\x00"), bytes.Repeat([]byte("A"), nameLen)...)
 	strtab := append(append([]byte{0}, bytes.Repeat([]byte("f"), symName)...), 0)
@@ -49,7 +49,7 @@ func hostileELF(sections, nameLen, symbols, symName int) []byte {
 	for len(secs) < sections {
 		secs = append(secs, elf.Section64{Name: 33, Type: uint32(elf.SHT_PROGBITS), Off: textOff, Size: 1})
 	}
-	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(elf.EM_X86_64), Version: 1, Entry: 0x401000,
+	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(machine), Version: 1, Entry: 0x401000,
 		Shoff: shoff, Ehsize: hdr, Shentsize: shent, Shnum: uint16(len(secs)), Shstrndx: 1}
 	copy(h.Ident[:], elf.ELFMAG)
 	h.Ident[elf.EI_CLASS], h.Ident[elf.EI_DATA], h.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), 1
@@ -66,8 +66,9 @@ func hostileELF(sections, nameLen, symbols, symName int) []byte {
 // allocate gigabytes are refused within a small allocation; a sane one is
 // read.
 func TestHostileNames(t *testing.T) {
-	if runtime.GOARCH != "amd64" {
-		t.Skip("SKIPPING: the crafted files are x86-64 executables")
+	machine, ok := hostMachine()
+	if !ok || hostClass() != elf.ELFCLASS64 {
+		t.Fatalf("the crafted files are 64-bit ELF executables; this host is %s", runtime.GOARCH)
 	}
 	tests := []struct {
 		name                                string
@@ -85,7 +86,7 @@ func TestHostileNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := hostileELF(tt.sections, tt.nameLen, tt.symbols, tt.symName)
+			b := hostileELF(machine, tt.sections, tt.nameLen, tt.symbols, tt.symName)
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)

@@ -194,20 +194,21 @@ retry-max = "500ms"
 	}
 	e := &endpoint{t: t, URL: "http://" + addr, MetricsURL: "http://" + metricsAddr + "/metrics", TraceDir: traceDir, DataDir: o.DataDir}
 	e.run(cfgPath, o.Env)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		select {
-		case <-e.done:
-			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
-		default:
-		}
 		if st, _, _ := e.do("GET", "/heartbeat", "", nil); st == http.StatusOK {
 			return e
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-e.done:
+			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
+		case <-deadline.C:
 			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
+		case <-tick.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -88,6 +88,12 @@ func TestHistoryByPath(t *testing.T) {
 		{"one path", "?path=/tmp/failed.trace", []string{"/tmp/failed.trace"}, "faketracer: exiting with code 3\n"},
 		{"another path, stderr not seen", "?path=/tmp/other.trace", []string{"/tmp/other.trace"}, "-"},
 		{"unknown path", "?path=/tmp/nope.trace", nil, ""},
+		// A caller's hostile paths reach the store as parameters: none or
+		// nothing, never an error or another run.
+		{"path with a NUL", "?path=%2Ftmp%2Ffailed.trace%00", nil, ""},
+		{"path quoting SQL", "?path=%27%20OR%201%3D1%20--", nil, ""},
+		{"path of invalid UTF-8", "?path=%FF%FE", nil, ""},
+		{"path of 64 KiB", "?path=" + strings.Repeat("a", 64<<10), nil, ""},
 		{"state kept", "?path=/tmp/failed.trace&state=finished", []string{"/tmp/failed.trace"}, "faketracer: exiting with code 3\n"},
 		{"state filtered out", "?path=/tmp/failed.trace&state=running", nil, ""},
 		{"no path: all, newest first", "", []string{"/tmp/other.trace", "/tmp/failed.trace"}, "-"},

@@ -2,7 +2,9 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -208,6 +210,11 @@ func updateRun(ctx context.Context, db bun.IDB, r Run) error {
 }
 
 func selectRun(ctx context.Context, db bun.IDB, path string) (Run, error) {
+	if strings.IndexByte(path, 0) >= 0 {
+		// No trace path holds a NUL, and SQLite matches a path with a
+		// trailing NUL to the path without it: another run.
+		return Run{}, sql.ErrNoRows
+	}
 	var row runRow
 	if err := db.NewSelect().Model(&row).Where("path = ?", path).Scan(ctx); err != nil {
 		return Run{}, err

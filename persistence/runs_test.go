@@ -129,6 +129,11 @@ func TestRunsCRUD(t *testing.T) {
 		if _, err := s.GetRun(ctx, full.Path); err != nil {
 			t.Fatalf("GetRun after unrelated calls: %v", err)
 		}
+		// A caller's path ending in a NUL (GET /traces/history?path=P%00):
+		// SQLite found the run of P.
+		if got, err := s.GetRun(ctx, full.Path+"\x00"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetRun(path + NUL) = %s, %v; want ErrNotFound", got.Path, err)
+		}
 	})
 }
 

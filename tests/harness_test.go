@@ -114,6 +114,8 @@ type endpointOptions struct {
 	DataDir     string // default: a temp dir (reuse one to restart an endpoint on its spool)
 	Env         []string
 	Extra       string // more [lambda] TOML lines
+	Listen      string // server.listen; default: a free loopback port
+	Server      string // more [server] TOML lines
 }
 
 // endpoint is a running lambda-endpoint process.
@@ -134,10 +136,41 @@ type endpoint struct {
 // must not have reported a data race.
 func startEndpoint(t *testing.T, o endpointOptions) *endpoint {
 	t.Helper()
+	e, cfgPath := newEndpoint(t, o)
+	e.run(cfgPath, o.Env)
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if st, _, _ := e.do("GET", "/heartbeat", "", nil); st == http.StatusOK {
+			return e
+		}
+		select {
+		case <-e.done:
+			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
+		case <-deadline.C:
+			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// newEndpoint writes the 0600 config of o (a fresh SQLite store when o
+// names no database) and returns the endpoint it describes and the
+// config's path, not started (endpoint.run starts it).
+func newEndpoint(t *testing.T, o endpointOptions) (*endpoint, string) {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	dir := t.TempDir()
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = "sqlite://" + filepath.Join(dir, "lambda.db")
+	}
+	if o.Listen == "" {
+		o.Listen = testsupport.FreeAddr(t)
+	}
 	if o.DataDir == "" {
 		o.DataDir = filepath.Join(dir, "data")
 	}
@@ -157,7 +190,7 @@ func startEndpoint(t *testing.T, o endpointOptions) *endpoint {
 	if err := os.MkdirAll(traceDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	addr := testsupport.FreeAddr(t)
+	addr := o.Listen
 	metricsAddr := testsupport.FreeAddr(t)
 	// The fake tracer takes its mode from BPFTRACE_FAKE_MODE; these lines
 	// stand in [lambda], before Extra (which may open [auth]).
@@ -170,7 +203,7 @@ listen = %q
 metrics-listen = %q
 log-level = "debug"
 shutdown-timeout = "10s"
-
+%s
 [database]
 url = %q
 
@@ -187,29 +220,13 @@ kill-grace = "2s"
 retry-min = "50ms"
 retry-max = "500ms"
 %s%s
-`, addr, metricsAddr, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, envAllow, o.Extra)
+`, addr, metricsAddr, o.Server, o.DatabaseURL, testUUID, testSecret, o.PlatformURL, o.ChunkSize, o.BPFPath, o.StapPath, traceDir, o.DataDir, envAllow, o.Extra)
 	cfgPath := filepath.Join(dir, "lambda.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &endpoint{t: t, URL: "http://" + addr, MetricsURL: "http://" + metricsAddr + "/metrics", TraceDir: traceDir, DataDir: o.DataDir}
-	e.run(cfgPath, o.Env)
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if st, _, _ := e.do("GET", "/heartbeat", "", nil); st == http.StatusOK {
-			return e
-		}
-		select {
-		case <-e.done:
-			t.Fatalf("endpoint exited at start (code %d):\n%s", e.exitCode, e.log.String())
-		case <-deadline.C:
-			t.Fatalf("endpoint did not answer /heartbeat:\n%s", e.log.String())
-		case <-tick.C:
-		}
-	}
+	return e, cfgPath
 }
 
 // run starts `lambda-endpoint serve --config cfgPath` as e (with env added

@@ -181,7 +181,7 @@ func TestTLSConfigRefused(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, endpointBin, "serve", "--config", writeServeConfig(t, testsupport.FreeAddr(t), tt.server))
+			cmd := exec.CommandContext(ctx, endpointBin, "serve", "--config", serveConfig(t, tt.server))
 			cmd.Env = append(os.Environ(), tt.env...)
 			out, err := cmd.CombinedOutput()
 			if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), tt.want) {
@@ -312,55 +312,14 @@ func presentedCert(addr string, roots []*x509.Certificate, minVersion, maxVersio
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
 }
 
-// writeServeConfig writes a private config that serves on listen with the
-// fake tracer, a fresh SQLite store and data directory, no metrics
-// listener, and the extra [server] lines server; it returns its path.
-func writeServeConfig(t *testing.T, listen, server string) string {
-	t.Helper()
-	dir := t.TempDir()
-	traceDir := filepath.Join(dir, "traces")
-	if err := os.MkdirAll(traceDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`[server]
-listen = %q
-metrics-listen = ""
-log-level = "debug"
-shutdown-timeout = "10s"
-%s
-[database]
-url = %q
-
-[lambda]
-endpoint-uuid = %q
-secret = %q
-platform-url = "http://127.0.0.1:1"
-bpf-path = %q
-stap-path = %q
-trace-dir = %q
-data-dir = %q
-`, listen, server, "sqlite://"+filepath.Join(dir, "lambda.db"), testUUID, testSecret,
-		fakeTracerBin, fakeTracerBin, traceDir, filepath.Join(dir, "data"))
-	path := filepath.Join(dir, "lambda.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // launchServe starts `lambda-endpoint serve` on listen with the extra
 // [server] lines server, without waiting for it (startEndpoint's readiness
 // check speaks plain HTTP to a loopback address, which these tests do not
-// always serve). Like startEndpoint (endpoint.run) it stops the process at
-// cleanup and fails the test on a data race. The caller waits with
-// pollEndpoint.
+// always serve). The caller waits with pollEndpoint.
 func launchServe(t *testing.T, listen, server string, env []string) *endpoint {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	e := &endpoint{t: t, URL: "http://" + listen}
-	e.run(writeServeConfig(t, listen, server), env)
+	e, cfgPath := newEndpoint(t, endpointOptions{Listen: listen, Server: server})
+	e.run(cfgPath, env)
 	return e
 }
 
@@ -381,4 +340,12 @@ func pollEndpoint(t *testing.T, e *endpoint, within time.Duration, what string, 
 		case <-tick.C:
 		}
 	}
+}
+
+// serveConfig writes a config whose [server] holds the extra lines server
+// and returns its path.
+func serveConfig(t *testing.T, server string) string {
+	t.Helper()
+	_, cfgPath := newEndpoint(t, endpointOptions{Server: server})
+	return cfgPath
 }

@@ -2,16 +2,10 @@ package tests
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -40,7 +34,7 @@ func TestTLSServesAndReloadsOnSIGHUP(t *testing.T) {
 	addr := testsupport.FreeAddr(t)
 	e := launchServe(t, addr, fmt.Sprintf("tls-cert = %q\ntls-key = %q\n", certFile, keyFile), nil)
 	e.URL = "https://" + addr
-	trustFirst := tlsClient(first.cert)
+	trustFirst := tlsClient(first.Cert)
 	pollEndpoint(t, e, 60*time.Second, "GET /heartbeat over TLS", func() bool {
 		st, _ := getHeartbeat(trustFirst, e.URL)
 		return st == http.StatusOK
@@ -54,15 +48,15 @@ func TestTLSServesAndReloadsOnSIGHUP(t *testing.T) {
 		t.Errorf("plain HTTP GET /heartbeat = %d %q, want it refused", st, body)
 	}
 	// A client that does not trust the certificate fails the handshake.
-	if st, _ := getHeartbeat(tlsClient(second.cert), e.URL); st != 0 {
+	if st, _ := getHeartbeat(tlsClient(second.Cert), e.URL); st != 0 {
 		t.Errorf("GET with an untrusting client = %d, want a handshake failure", st)
 	}
 	// TLS 1.1 is refused; 1.2 is enough.
-	both := []*x509.Certificate{first.cert, second.cert}
+	both := []*x509.Certificate{first.Cert, second.Cert}
 	if _, err := presentedCert(addr, both, tls.VersionTLS10, tls.VersionTLS11); err == nil {
 		t.Error("a TLS 1.1 handshake succeeded, want TLS 1.2 at least")
 	}
-	if got, err := presentedCert(addr, both, tls.VersionTLS12, tls.VersionTLS12); err != nil || !got.Equal(first.cert) {
+	if got, err := presentedCert(addr, both, tls.VersionTLS12, tls.VersionTLS12); err != nil || !got.Equal(first.Cert) {
 		t.Fatalf("TLS 1.2 handshake: %v; want the first certificate", err)
 	}
 
@@ -75,9 +69,9 @@ func TestTLSServesAndReloadsOnSIGHUP(t *testing.T) {
 	}
 	pollEndpoint(t, e, 20*time.Second, "a handshake presenting the second certificate", func() bool {
 		got, err := presentedCert(addr, both, tls.VersionTLS12, 0)
-		return err == nil && got.Equal(second.cert)
+		return err == nil && got.Equal(second.Cert)
 	})
-	if st, body := getHeartbeat(tlsClient(second.cert), e.URL); st != http.StatusOK {
+	if st, body := getHeartbeat(tlsClient(second.Cert), e.URL); st != http.StatusOK {
 		t.Fatalf("GET /heartbeat trusting the second certificate = %d %s", st, body)
 	}
 	if e.PID() != pid || !processAlive(pid) {
@@ -94,10 +88,10 @@ func TestTLSServesAndReloadsOnSIGHUP(t *testing.T) {
 	pollEndpoint(t, e, 20*time.Second, "the ERROR of the failed reload", func() bool {
 		return strings.Contains(e.log.String(), "level=ERROR msg=\"SIGHUP: reloading TLS key pair failed; the previous certificate stays in use\"")
 	})
-	if got, err := presentedCert(addr, both, tls.VersionTLS12, 0); err != nil || !got.Equal(second.cert) {
+	if got, err := presentedCert(addr, both, tls.VersionTLS12, 0); err != nil || !got.Equal(second.Cert) {
 		t.Fatalf("after a failed reload: %v; want the second certificate still", err)
 	}
-	if st, _ := getHeartbeat(tlsClient(second.cert), e.URL); st != http.StatusOK {
+	if st, _ := getHeartbeat(tlsClient(second.Cert), e.URL); st != http.StatusOK {
 		t.Fatalf("GET /heartbeat after a failed reload = %d", st)
 	}
 	if code := e.Stop(); code != 0 {
@@ -129,7 +123,7 @@ func TestTLSPlainHTTPWarning(t *testing.T) {
 				certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 				pair.write(t, certFile, keyFile)
 				server = fmt.Sprintf("tls-cert = %q\ntls-key = %q\n", certFile, keyFile)
-				scheme, client = "https", tlsClient(pair.cert)
+				scheme, client = "https", tlsClient(pair.Cert)
 			}
 			e := launchServe(t, net.JoinHostPort(tt.host, port), server, nil)
 			url := scheme + "://127.0.0.1:" + port
@@ -158,7 +152,7 @@ func TestTLSConfigRefused(t *testing.T) {
 	good.write(t, certFile, keyFile)
 	other := newSelfSigned(t, "other")
 	otherKey := filepath.Join(dir, "other.key")
-	if err := os.WriteFile(otherKey, other.keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(otherKey, other.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -193,50 +187,10 @@ func TestTLSConfigRefused(t *testing.T) {
 
 // selfSigned is a certificate that is its own CA, for 127.0.0.1 and
 // localhost, with its key.
-type selfSigned struct {
-	cert            *x509.Certificate
-	certPEM, keyPEM []byte
-}
+type selfSigned struct{ testsupport.SelfSigned }
 
 func newSelfSigned(t *testing.T, cn string) selfSigned {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return selfSigned{
-		cert:    cert,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
-	}
+	return selfSigned{testsupport.NewSelfSigned(t, cn)}
 }
 
 // write replaces certFile and keyFile, each through a rename so that a
@@ -246,7 +200,7 @@ func (s selfSigned) write(t *testing.T, certFile, keyFile string) {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{certFile, s.certPEM}, {keyFile, s.keyPEM}} {
+	}{{certFile, s.CertPEM}, {keyFile, s.KeyPEM}} {
 		tmp := f.path + ".new"
 		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
 			t.Fatal(err)

@@ -3,22 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/lambda-endpoint/lambda-endpoint/tests/testsupport"
 )
 
 func TestIsLoopback(t *testing.T) {
@@ -90,51 +84,9 @@ func TestWarnPlainHTTP(t *testing.T) {
 }
 
 // testPair is a self-signed certificate and its key, as PEM.
-type testPair struct {
-	cert            *x509.Certificate
-	certPEM, keyPEM []byte
-}
+type testPair = testsupport.SelfSigned
 
-func newTestPair(t *testing.T, cn string) testPair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testPair{
-		cert:    cert,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
-	}
-}
+func newTestPair(t *testing.T, cn string) testPair { return testsupport.NewSelfSigned(t, cn) }
 
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
@@ -157,21 +109,21 @@ func TestKeyPairReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first, second := newTestPair(t, "first"), newTestPair(t, "second")
-	writeFile(t, certFile, first.certPEM)
-	writeFile(t, keyFile, first.keyPEM)
+	writeFile(t, certFile, first.CertPEM)
+	writeFile(t, keyFile, first.KeyPEM)
 	k, err := loadKeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := presented(t, k); got != first.cert.SerialNumber.String() {
+	if got := presented(t, k); got != first.Cert.SerialNumber.String() {
 		t.Fatalf("presents %s, want the first certificate", got)
 	}
-	writeFile(t, certFile, second.certPEM)
-	writeFile(t, keyFile, second.keyPEM)
+	writeFile(t, certFile, second.CertPEM)
+	writeFile(t, keyFile, second.KeyPEM)
 	if _, err := k.reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	want := second.cert.SerialNumber.String()
+	want := second.Cert.SerialNumber.String()
 	if got := presented(t, k); got != want {
 		t.Fatalf("after reload presents %s, want the second certificate %s", got, want)
 	}
@@ -182,10 +134,10 @@ func TestKeyPairReload(t *testing.T) {
 		cert, key []byte // nil: remove the file
 		wantErr   string
 	}{
-		{"cert not PEM", []byte("not a certificate"), second.keyPEM, "failed to find any PEM data in certificate input"},
-		{"key not PEM", second.certPEM, []byte("not a key"), "failed to find any PEM data in key input"},
-		{"key of another cert", first.certPEM, second.keyPEM, "private key does not match public key"},
-		{"cert missing", nil, second.keyPEM, "no such file or directory"},
+		{"cert not PEM", []byte("not a certificate"), second.KeyPEM, "failed to find any PEM data in certificate input"},
+		{"key not PEM", second.CertPEM, []byte("not a key"), "failed to find any PEM data in key input"},
+		{"key of another cert", first.CertPEM, second.KeyPEM, "private key does not match public key"},
+		{"cert missing", nil, second.KeyPEM, "no such file or directory"},
 		{"empty files", []byte{}, []byte{}, "failed to find any PEM data"},
 	}
 	for _, b := range broken {
@@ -225,8 +177,8 @@ func TestKeyPairHandshake(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first, second := newTestPair(t, "first"), newTestPair(t, "second")
-	writeFile(t, certFile, first.certPEM)
-	writeFile(t, keyFile, first.keyPEM)
+	writeFile(t, certFile, first.CertPEM)
+	writeFile(t, keyFile, first.KeyPEM)
 	k, err := loadKeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +201,8 @@ func TestKeyPairHandshake(t *testing.T) {
 		}
 	}()
 	roots := x509.NewCertPool()
-	roots.AddCert(first.cert)
-	roots.AddCert(second.cert)
+	roots.AddCert(first.Cert)
+	roots.AddCert(second.Cert)
 	dial := func(cfg *tls.Config) (*x509.Certificate, error) {
 		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
 		if err != nil {
@@ -264,16 +216,16 @@ func TestKeyPairHandshake(t *testing.T) {
 		t.Fatal("a TLS 1.1 handshake succeeded; want TLS 1.2 at least")
 	}
 	got, err := dial(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12})
-	if err != nil || !got.Equal(first.cert) {
+	if err != nil || !got.Equal(first.Cert) {
 		t.Fatalf("TLS 1.2 handshake: %v, %v; want the first certificate", got, err)
 	}
-	writeFile(t, certFile, second.certPEM)
-	writeFile(t, keyFile, second.keyPEM)
+	writeFile(t, certFile, second.CertPEM)
+	writeFile(t, keyFile, second.KeyPEM)
 	if _, err := k.reload(); err != nil {
 		t.Fatal(err)
 	}
 	got, err = dial(&tls.Config{RootCAs: roots})
-	if err != nil || !got.Equal(second.cert) {
+	if err != nil || !got.Equal(second.Cert) {
 		t.Fatalf("handshake after reload: %v, %v; want the second certificate", got, err)
 	}
 }
@@ -284,8 +236,8 @@ func TestReloadOnHangup(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first, second := newTestPair(t, "first"), newTestPair(t, "second")
-	writeFile(t, certFile, first.certPEM)
-	writeFile(t, keyFile, first.keyPEM)
+	writeFile(t, certFile, first.CertPEM)
+	writeFile(t, keyFile, first.KeyPEM)
 	k, err := loadKeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -299,12 +251,12 @@ func TestReloadOnHangup(t *testing.T) {
 		serial  string // the certificate presented after the signal
 	}{
 		{"good pair", k, func() {
-			writeFile(t, certFile, second.certPEM)
-			writeFile(t, keyFile, second.keyPEM)
-		}, []string{"level=INFO", "SIGHUP: TLS key pair reloaded", `subject="CN=second"`, "not_after="}, second.cert.SerialNumber.String()},
+			writeFile(t, certFile, second.CertPEM)
+			writeFile(t, keyFile, second.KeyPEM)
+		}, []string{"level=INFO", "SIGHUP: TLS key pair reloaded", `subject="CN=second"`, "not_after="}, second.Cert.SerialNumber.String()},
 		{"broken pair", k, func() {
 			writeFile(t, certFile, []byte("garbage"))
-		}, []string{"level=ERROR", "reloading TLS key pair failed; the previous certificate stays in use", "server.tls-cert"}, second.cert.SerialNumber.String()},
+		}, []string{"level=ERROR", "reloading TLS key pair failed; the previous certificate stays in use", "server.tls-cert"}, second.Cert.SerialNumber.String()},
 		{"no TLS", nil, func() {}, []string{"level=INFO", "nothing to reload"}, ""},
 	}
 	for _, tt := range tests {

@@ -3,9 +3,13 @@
 //
 // # Who owns what
 //
-// The registry issues thread ids, checks and prepares a start (template
-// rules, tracer executable, traced binary, script file: the start-time
-// checks live in its prepare step), spawns the trace actor, answers
+// Runtime.Start does the slow part of a start in its caller's goroutine,
+// never in a mailbox: the preflight of the traced binary, and for the
+// native engine the plan of its probes (the binary opened once, its
+// functions disassembled within bounds). The registry then issues thread
+// ids, checks and prepares the start (the caller's deadline, limits,
+// template rules, tracer executable, script file: its prepare step), takes
+// over the native plan, spawns the trace actor, answers
 // running / running-all / kill from the snapshots the trace actors push
 // (*traceStatus after every change), and forgets a trace when its actor
 // reports it delivered or when the actor terminates (it watches each one
@@ -19,7 +23,8 @@
 // state:
 //
 //	launcher  creates the spool (fsync) and execs the tracer,  -> *launched
-//	          or starts the native engine's trace
+//	          or attaches the native engine's planned probes;
+//	          within a deadline, cut off by a kill
 //	pump      reads stdout, stages, cuts, appends to the spool -> *chunkSpooled, *spoolFailed, *pumpEnded
 //	waiter    collects the tracer's exit                       -> *tracerExited{exit}
 //	sender    start and each chunk, acknowledged in the spool  -> *startAcked, *chunkAcked, *allAcked
